@@ -1,0 +1,1 @@
+"""The ``kaboodle`` command line."""

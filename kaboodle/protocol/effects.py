@@ -1,0 +1,47 @@
+"""Effects: what one call into a node asks its driver to do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .addr import Addr
+from .events import Event
+from .timers import Timer
+
+__all__ = ["Effects", "Multicast", "Send", "SetTimer"]
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Send ``data`` to ``to`` from the node's unicast socket."""
+
+    to: Addr
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Multicast:
+    """Send ``data`` to the discovery group (multicast, or broadcast on IPv4)."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SetTimer:
+    """Hand ``timer`` back to the node at time ``at`` (the caller's clock, in seconds)."""
+
+    at: float
+    timer: Timer
+
+
+@dataclass(slots=True)
+class Effects:
+    """The accumulated result of one call: datagrams to send, timers to set, events to report.
+
+    The driver performs them in order after the call returns; a node never keeps a reference to
+    an Effects it has returned.
+    """
+
+    sends: list[Send | Multicast] = field(default_factory=list)
+    timers: list[SetTimer] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)

@@ -1,0 +1,112 @@
+"""Timers as data: a node asks its driver to hand one back at a given time.
+
+A timer is never cancelled. When it comes back, the node checks the token, sequence number or
+incarnation it carries against its state, and a stale one is ignored (foca's way), so drivers
+need nothing but a priority queue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .addr import Addr
+
+__all__ = [
+    "AnnounceTick",
+    "FingerprintCheck",
+    "GossipTick",
+    "ProbeDeadline",
+    "ProbeTick",
+    "ProbeTimeout",
+    "PushPullTick",
+    "ReapTick",
+    "RelayTimeout",
+    "ReprobeTick",
+    "SuspicionTimeout",
+    "Timer",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeTick:
+    """Start the next probe. ``token`` changes when the schedule is replaced."""
+
+    token: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeTimeout:
+    """The direct ack of probe ``seq`` is overdue: ask others to ping-req the target."""
+
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeDeadline:
+    """Probe ``seq`` got no ack by the end of its period: suspect the target."""
+
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class RelayTimeout:
+    """As an intermediary, the target of our ping ``seq`` did not answer: send a nack."""
+
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class SuspicionTimeout:
+    """A suspicion about ``addr`` at ``incarnation`` may have run out; ``token`` names which."""
+
+    addr: Addr
+    incarnation: int
+    token: int
+
+
+@dataclass(frozen=True, slots=True)
+class GossipTick:
+    """Send queued updates to a few random members."""
+
+
+@dataclass(frozen=True, slots=True)
+class PushPullTick:
+    """Exchange full state with one random member."""
+
+
+@dataclass(frozen=True, slots=True)
+class AnnounceTick:
+    """Multicast an announce; ``token`` changes when the schedule is reset."""
+
+    token: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReapTick:
+    """Forget tombstones older than the tombstone time-to-live."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReprobeTick:
+    """Ping one dead member, in case it was only cut off by a partition."""
+
+
+@dataclass(frozen=True, slots=True)
+class FingerprintCheck:
+    """Report a fingerprint change, coalescing the changes of a short window into one event."""
+
+
+Timer = (
+    ProbeTick
+    | ProbeTimeout
+    | ProbeDeadline
+    | RelayTimeout
+    | SuspicionTimeout
+    | GossipTick
+    | PushPullTick
+    | AnnounceTick
+    | ReapTick
+    | ReprobeTick
+    | FingerprintCheck
+)
+"""Every timer a node can set."""
