@@ -120,7 +120,9 @@ class Config:
                 f"probe_interval ({self.probe_interval}): the indirect probe needs the rest"
             )
         if self.suspicion_max_mult < 1:
-            raise ValueError(f"Config.suspicion_max_mult must be >= 1, not {self.suspicion_max_mult}")
+            raise ValueError(
+                f"Config.suspicion_max_mult must be >= 1, not {self.suspicion_max_mult}"
+            )
         if self.announce_max < self.announce_min:
             raise ValueError("Config.announce_max must be >= announce_min")
         if self.max_datagram < 512 or self.max_datagram > 65000:
@@ -178,15 +180,6 @@ class Config:
         if members <= 32:
             return self.push_pull_interval
         return self.push_pull_interval * (math.ceil(math.log2(members) - math.log2(32)) + 1)
-
-
-def suspicion_timeout(minimum: float, maximum: float, confirmations: int, expected: int) -> float:
-    """Lifeguard's shrinking timeout: from ``maximum`` with no confirmation down to ``minimum``
-    once ``expected`` independent confirmations have arrived."""
-    if expected < 1 or confirmations >= expected:
-        return minimum
-    frac = math.log(confirmations + 1) / math.log(expected + 1)
-    return max(minimum, maximum - (maximum - minimum) * frac)
 
 
 PROFILES = {"lan": Config.lan, "wan": Config.wan, "local": Config.local}

@@ -1,0 +1,255 @@
+"""The rules of the view: how an update about a member changes what this node believes.
+
+SWIM's ordering by incarnation: only a member raises its own incarnation; alive at a higher
+incarnation overrides suspect; suspect overrides alive at the same or a lower incarnation; dead
+and left override both and are final for that incarnation, so stale gossip cannot revive a
+buried member. Updates about ourselves are refuted by raising our incarnation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from .addr import Addr
+from .effects import Effects, SetTimer
+from .events import PeerFailed, PeerJoined, PeerLeft, PeerSuspected, PeerUpdated
+from .members import Member
+from .messages import MemberState, Update
+from .suspicion import Suspicion
+from .timers import SuspicionTimeout
+
+if TYPE_CHECKING:
+    from .node import Node
+
+__all__ = ["Merger"]
+
+ALIVE, SUSPECT, DEAD, LEFT = MemberState
+
+
+class Merger:
+    """Applies updates to a node's member table and runs its suspicions."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        self.suspicions: dict[Addr, Suspicion] = {}
+        self._token = 0
+
+    def updates(
+        self, now: float, updates: Iterable[Update], fx: Effects, *, via_sync: bool = False
+    ) -> None:
+        """Apply a batch: gossip is spread further; synced state is not (its sender has it)."""
+        for update in updates:
+            if via_sync and update.state == DEAD:
+                # Prefer to suspect: the member may be alive and able to refute (memberlist's
+                # rule for merged state), which is also how partitions heal.
+                member = self._node.members.get(update.addr)
+                if member is not None and member.counted:
+                    self.update(now, _as_suspect(update), fx, spread=True)
+                    continue
+            self.update(now, update, fx, spread=not via_sync)
+
+    def update(self, now: float, update: Update, fx: Effects, *, spread: bool) -> bool:
+        """Apply one update; True if it made a member count that did not count before."""
+        node = self._node
+        cfg = node.config
+        if len(update.identity) > cfg.max_identity or _tags_size(update) > cfg.max_tags:
+            node.stats["dropped:update-too-large"] += 1
+            return False
+        if update.addr == node.addr:
+            self._about_self(now, update, fx)
+            return False
+        member = node.members.get(update.addr)
+        if update.state == ALIVE:
+            return self._alive(now, member, update, fx, spread)
+        if member is None:
+            if update.state != SUSPECT and len(node.members) < cfg.max_members:
+                # A tombstone, so that older news of this member cannot bring it back.
+                node.members.add(
+                    Member(
+                        update.addr,
+                        update.identity,
+                        update.incarnation,
+                        update.state,
+                        tags=update.tags,
+                        since=now,
+                    )
+                )
+            return False
+        if update.state == SUSPECT:
+            self._suspect(now, member, update, fx, spread)
+        else:
+            self._bury(now, member, update, fx, spread)
+        return False
+
+    def suspicion_expired(self, now: float, timer: SuspicionTimeout, fx: Effects) -> None:
+        """A suspicion timer came due: declare the member dead if nothing refuted it."""
+        suspicion = self.suspicions.get(timer.addr)
+        if suspicion is None or suspicion.token != timer.token or now < suspicion.deadline:
+            return
+        node = self._node
+        member = node.members.get(timer.addr)
+        if member is None or member.state != SUSPECT:
+            return
+        dead = Update(
+            addr=member.addr,
+            state=DEAD,
+            incarnation=member.incarnation,
+            identity=member.identity,
+            tags=member.tags,
+            origin=node.addr,
+        )
+        self._bury(now, member, dead, fx, spread=True)
+
+    def _alive(
+        self, now: float, member: Member | None, update: Update, fx: Effects, spread: bool
+    ) -> bool:
+        node = self._node
+        if member is None:
+            if len(node.members) >= node.config.max_members:
+                node.stats["dropped:table-full"] += 1
+                return False
+            member = Member(
+                update.addr,
+                update.identity,
+                update.incarnation,
+                ALIVE,
+                tags=update.tags,
+                since=now,
+            )
+            node.members.add(member)
+            node._track(update.addr)
+            fx.events.append(_joined(update))
+        elif update.incarnation <= member.incarnation:
+            return False
+        elif not member.counted:
+            node.members.change(
+                member,
+                state=ALIVE,
+                incarnation=update.incarnation,
+                now=now,
+                identity=update.identity,
+                tags=update.tags,
+            )
+            node._track(update.addr)
+            fx.events.append(_joined(update))
+        else:
+            was_suspect = member.state == SUSPECT
+            changed = member.identity != update.identity or member.tags != update.tags
+            node.members.change(
+                member,
+                state=ALIVE,
+                incarnation=update.incarnation,
+                now=now,
+                identity=update.identity,
+                tags=update.tags,
+            )
+            self.suspicions.pop(update.addr, None)
+            if was_suspect or changed:
+                fx.events.append(
+                    PeerUpdated(
+                        addr=update.addr,
+                        identity=update.identity,
+                        incarnation=update.incarnation,
+                        state=ALIVE,
+                        tags=update.tags,
+                    )
+                )
+            if spread:
+                node._queue_update(update)
+            return False
+        if spread:
+            node._queue_update(update)
+        return True
+
+    def _suspect(
+        self, now: float, member: Member, update: Update, fx: Effects, spread: bool
+    ) -> None:
+        node = self._node
+        if not member.counted or update.incarnation < member.incarnation:
+            return
+        origin = update.origin if update.origin is not None else update.addr
+        if member.state == SUSPECT and update.incarnation == member.incarnation:
+            suspicion = self.suspicions.get(member.addr)
+            if suspicion is not None and suspicion.confirm(origin):
+                self._schedule(suspicion, member, fx)
+                if spread:
+                    node._queue_update(update)
+            return
+        node.members.change(member, state=SUSPECT, incarnation=update.incarnation, now=now)
+        cfg = node.config
+        minimum, maximum = cfg.suspicion_bounds(node.members.counted)
+        expected = cfg.suspicion_confirmations
+        if node.members.counted - 2 < expected:
+            expected = 0  # too few members to wait for confirmations: use the minimum
+        self._token += 1
+        suspicion = Suspicion(
+            incarnation=update.incarnation,
+            origin=origin,
+            start=now,
+            minimum=minimum,
+            maximum=maximum,
+            expected=expected,
+            token=self._token,
+        )
+        self.suspicions[member.addr] = suspicion
+        self._schedule(suspicion, member, fx)
+        fx.events.append(PeerSuspected(addr=member.addr, incarnation=update.incarnation))
+        if spread:
+            node._queue_update(update)
+
+    def _bury(self, now: float, member: Member, update: Update, fx: Effects, spread: bool) -> None:
+        node = self._node
+        if not member.counted or update.incarnation < member.incarnation:
+            return
+        state = LEFT if update.state == LEFT else DEAD
+        node.members.change(member, state=state, incarnation=update.incarnation, now=now)
+        self.suspicions.pop(member.addr, None)
+        if state == LEFT:
+            fx.events.append(PeerLeft(addr=member.addr, incarnation=update.incarnation))
+        else:
+            fx.events.append(PeerFailed(addr=member.addr, incarnation=update.incarnation))
+        if spread:
+            node._queue_update(update)
+
+    def _about_self(self, now: float, update: Update, fx: Effects) -> None:
+        node = self._node
+        if node.leaving:
+            return
+        if update.state == ALIVE:
+            stale = update.incarnation < node.incarnation or (
+                update.incarnation == node.incarnation
+                and (update.identity, update.tags) == (node.identity, node.tags)
+            )
+            if stale:
+                return
+        elif update.incarnation < node.incarnation:
+            return
+        elif update.state in (SUSPECT, DEAD):
+            node._awareness.apply(1)
+        node._refute(now, max(update.incarnation, node.incarnation), fx)
+
+    def _schedule(self, suspicion: Suspicion, member: Member, fx: Effects) -> None:
+        timer = SuspicionTimeout(member.addr, suspicion.incarnation, suspicion.token)
+        fx.timers.append(SetTimer(suspicion.deadline, timer))
+
+
+def _as_suspect(update: Update) -> Update:
+    return Update(
+        addr=update.addr,
+        state=SUSPECT,
+        incarnation=update.incarnation,
+        identity=update.identity,
+        tags=update.tags,
+        origin=update.origin,
+    )
+
+
+def _joined(update: Update) -> PeerJoined:
+    return PeerJoined(
+        addr=update.addr, identity=update.identity, incarnation=update.incarnation, tags=update.tags
+    )
+
+
+def _tags_size(update: Update) -> int:
+    return sum(len(k) + len(v) for k, v in update.tags) if update.tags else 0

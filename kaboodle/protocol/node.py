@@ -1,0 +1,675 @@
+"""The protocol node: SWIM with Lifeguard as a pure state machine.
+
+A driver (the asyncio runtime or the simulator) feeds it datagrams and timers with the current
+time, and performs the :class:`Effects` each call returns. The node owns no socket, clock or
+thread; its randomness comes from the ``random.Random`` it is given.
+
+Where each concern lives: merging updates into the view in :mod:`.merge`, the member table in
+:mod:`.members`, gossip in :mod:`.broadcasts`, suspicion in :mod:`.suspicion`, local health in
+:mod:`.awareness`, probe order in :mod:`.probe_order`, state exchange in :mod:`.sync`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from . import codec
+from .addr import Addr
+from .awareness import Awareness
+from .broadcasts import BroadcastQueue
+from .config import Config
+from .effects import Effects, Multicast, Send, SetTimer
+from .events import FingerprintChanged
+from .members import Member, MemberTable
+from .merge import Merger
+from .messages import (
+    Ack,
+    Announce,
+    Gossip,
+    MemberState,
+    Message,
+    Nack,
+    Ping,
+    PingReq,
+    Probe,
+    ProbeReply,
+    Sync,
+    Tags,
+    Update,
+)
+from .probe_order import ProbeOrder
+from .sync import initiates_repair, split_state
+from .timers import (
+    AnnounceTick,
+    FingerprintCheck,
+    GossipTick,
+    ProbeDeadline,
+    ProbeTick,
+    ProbeTimeout,
+    PushPullTick,
+    ReapTick,
+    RelayTimeout,
+    ReprobeTick,
+    SuspicionTimeout,
+    Timer,
+)
+
+__all__ = ["Node"]
+
+# Room a message's own fields take before its piggybacked updates (the widest is a PingReq
+# with an IPv6 target: about 40 bytes); the rest of the datagram budget carries gossip.
+_HEADER_ROOM = 64
+_REPLIED_MEMORY = 256  # sync exchanges remembered, so a duplicated part is answered once
+_REPLY_WINDOW = 5.0  # seconds over which at most _REPLY_LIMIT sync replies are sent
+_REPLY_LIMIT = 10
+
+
+class _Probe:
+    """A probe in flight: a ping we sent and are waiting to see acknowledged."""
+
+    __slots__ = ("acked", "contact", "expected_nacks", "nacks", "target")
+
+    def __init__(self, target: Addr, *, contact: bool) -> None:
+        self.target = target
+        self.contact = contact  # a bootstrap or dead-member ping: no suspicion, always repair
+        self.acked = False
+        self.expected_nacks = 0
+        self.nacks = 0
+
+
+class Node:
+    """One member of a mesh, as a state machine.
+
+    Args:
+        addr: this node's unicast address, the key others know it by.
+        identity: opaque bytes chosen by the user (at most ``config.max_identity``).
+        config: protocol settings.
+        rng: the only source of randomness; seed it for reproducible runs.
+        incarnation: the starting incarnation; drivers start from the wall clock so that a node
+            restarted at the same address outranks its previous life.
+        tags: small str -> str metadata, as sorted pairs.
+
+    Raises:
+        ValueError: the identity or tags exceed the configured limits.
+    """
+
+    def __init__(
+        self,
+        addr: Addr,
+        identity: bytes,
+        *,
+        config: Config,
+        rng: random.Random,
+        incarnation: int,
+        tags: Tags = (),
+    ) -> None:
+        _check_identity(identity, tags, config)
+        self.addr = addr
+        self.config = config
+        self.stats: Counter[str] = Counter()
+        self._rng = rng
+        self.members = MemberTable()
+        self._self = Member(addr, identity, incarnation, MemberState.ALIVE, tags=tags, since=0.0)
+        self.members.add(self._self)
+        self._order = ProbeOrder(rng)
+        self._queue = BroadcastQueue(codec.update_size)
+        self._awareness = Awareness(config.awareness_max)
+        self._merge = Merger(self)
+        self._probes: dict[int, _Probe] = {}
+        self._relays: dict[int, tuple[Addr, int]] = {}
+        self._seq = rng.getrandbits(32)
+        self._probe_token = 0
+        self._announce_token = 0
+        self._alone_interval = config.announce_min
+        self._started_at: float | None = None
+        self._last_announce = float("-inf")
+        self._leaving = False
+        self._view_changed_at = 0.0
+        self._last_repair = float("-inf")
+        self._reported_fingerprint: int | None = None
+        self._fingerprint_check_pending = False
+        self._replied: OrderedDict[tuple[Addr, int], None] = OrderedDict()
+        self._reply_times: list[float] = []
+
+    # ----------------------------------------------------------------- views
+
+    @property
+    def identity(self) -> bytes:
+        """This node's identity."""
+        return self._self.identity
+
+    @property
+    def incarnation(self) -> int:
+        """This node's current incarnation (raised to refute suspicions)."""
+        return self._self.incarnation
+
+    @property
+    def tags(self) -> Tags:
+        """This node's tags."""
+        return self._self.tags
+
+    @property
+    def leaving(self) -> bool:
+        """True once :meth:`leave` was called."""
+        return self._leaving
+
+    @property
+    def health(self) -> int:
+        """The local health score (0 is healthy; see :class:`.Awareness`)."""
+        return self._awareness.score
+
+    def fingerprint(self) -> int:
+        """The fingerprint of this node's view (alive and suspect members, self included)."""
+        return self.members.fingerprint()
+
+    def view_digest(self) -> tuple[int, int]:
+        """(count, order-independent hash) of the counted members; O(1). See ``digest_of``."""
+        return self.members.digest()
+
+    def counts(self, addr: Addr) -> bool:
+        """Whether this node counts ``addr`` as a member (alive or suspect)."""
+        member = self.members.get(addr)
+        return member is not None and member.counted
+
+    # ----------------------------------------------------------- entry points
+
+    def start(self, now: float) -> Effects:
+        """Begin: announce ourselves and set the periodic timers."""
+        fx = Effects()
+        if self._started_at is not None:
+            return fx
+        self._started_at = now
+        self._view_changed_at = now
+        self._queue.push(self._self.as_update())
+        self._announce(now, fx)
+        cfg = self.config
+        fx.timers.append(SetTimer(now + self._rng.uniform(0, cfg.probe_interval), ProbeTick(0)))
+        if cfg.gossip_interval > 0:
+            fx.timers.append(SetTimer(now + cfg.gossip_interval, GossipTick()))
+        if cfg.push_pull_interval > 0:
+            fx.timers.append(SetTimer(now + cfg.push_pull_interval, PushPullTick()))
+        fx.timers.append(SetTimer(now + cfg.tombstone_ttl / 2, ReapTick()))
+        jitter = self._rng.uniform(0.5, 1.5)
+        fx.timers.append(SetTimer(now + cfg.reprobe_dead_interval * jitter, ReprobeTick()))
+        self._schedule_fingerprint_check(now, fx)
+        return fx
+
+    def handle_datagram(self, now: float, src: Addr, data: bytes) -> Effects:
+        """Take one datagram from ``src``. Malformed input is counted in ``stats``, never raised."""
+        try:
+            msg = codec.decode(data)
+        except codec.DecodeError as error:
+            self.stats[f"dropped:{error.reason}"] += 1
+            return Effects()
+        return self.handle_message(now, src, msg)
+
+    def handle_message(self, now: float, src: Addr, msg: Message) -> Effects:
+        """Take one decoded message from ``src`` (the UDP source of its datagram)."""
+        fx = Effects()
+        self.stats["received"] += 1
+        if src == self.addr:
+            return fx  # our own announcement, looped back
+        before = self.members.digest()
+        handler = _HANDLERS.get(type(msg))
+        if handler is None:
+            self.stats["dropped:unexpected"] += 1
+        else:
+            handler(self, now, src, msg, fx)
+        self._after(now, before, fx)
+        return fx
+
+    def handle_timer(self, now: float, timer: Timer) -> Effects:
+        """Take a timer this node set earlier, now due."""
+        fx = Effects()
+        before = self.members.digest()
+        _TIMERS[type(timer)](self, now, timer, fx)
+        self._after(now, before, fx)
+        return fx
+
+    def leave(self, now: float) -> Effects:
+        """Leave gracefully: gossip that we left, at once, to more members than usual.
+
+        The driver should keep delivering datagrams and timers for about one probe interval so
+        that the news spreads, and then stop the node.
+        """
+        fx = Effects()
+        if self._leaving:
+            return fx
+        before = self.members.digest()
+        self._leaving = True
+        self.members.change(
+            self._self, state=MemberState.LEFT, incarnation=self.incarnation, now=now
+        )
+        update = self._self.as_update()
+        self._queue.push(update)
+        limit = self._retransmit_limit()
+        for target in self._order.sample(2 * self.config.gossip_nodes, self._is_peer):
+            updates = self._queue.take(self._budget(), limit, first=update)
+            fx.sends.append(Send(target, codec.encode(Gossip(updates=updates))))
+        self._after(now, before, fx)
+        return fx
+
+    def contact(self, now: float, addrs: Iterable[Addr]) -> Effects:
+        """Ping ``addrs`` to join through them without multicast (seeds, the seed's ping_addrs).
+
+        Each answer is followed by a full state exchange with that member.
+        """
+        fx = Effects()
+        for addr in addrs:
+            if addr != self.addr:
+                self._ping(now, addr, fx, contact=True)
+        return fx
+
+    def set_identity(self, now: float, identity: bytes, tags: Tags | None = None) -> Effects:
+        """Change our identity (and tags) and spread it as an update with a new incarnation.
+
+        Raises:
+            ValueError: the identity or tags exceed the configured limits.
+        """
+        tags = self.tags if tags is None else tags
+        _check_identity(identity, tags, self.config)
+        fx = Effects()
+        before = self.members.digest()
+        self.members.change(
+            self._self,
+            state=self._self.state,
+            incarnation=self.incarnation + 1,
+            now=now,
+            identity=identity,
+            tags=tags,
+        )
+        self._queue.push(self._self.as_update())
+        self._after(now, before, fx)
+        return fx
+
+    # ----------------------------------------------------- message handlers
+
+    def _on_ping(self, now: float, src: Addr, msg: Ping, fx: Effects) -> None:
+        self._merge.updates(now, msg.updates, fx)
+        self._send_ack(src, msg.seq, fx)
+
+    def _on_ping_req(self, now: float, src: Addr, msg: PingReq, fx: Effects) -> None:
+        self._merge.updates(now, msg.updates, fx)
+        target = self.members.get(msg.target)
+        # Only relay to members we count: a ping-req must not aim our traffic anywhere else.
+        if target is None or not target.counted or msg.target == self.addr:
+            self.stats["dropped:ping-req-target"] += 1
+            self._send(src, Nack(seq=msg.seq), fx)
+            return
+        seq = self._next_seq()
+        self._relays[seq] = (src, msg.seq)
+        self._send(msg.target, Ping(seq=seq), fx)
+        timeout = self._awareness.scale(self.config.probe_timeout)
+        fx.timers.append(SetTimer(now + timeout, RelayTimeout(seq)))
+
+    def _on_ack(self, now: float, src: Addr, msg: Ack, fx: Effects) -> None:
+        self._merge.updates(now, msg.updates, fx)
+        relay = self._relays.pop(msg.seq, None)
+        if relay is not None:
+            requester, their_seq = relay
+            self._send_ack(requester, their_seq, fx)
+            return
+        probe = self._probes.get(msg.seq)
+        if probe is None or probe.acked:
+            self.stats["dropped:unknown-seq"] += 1
+            return
+        probe.acked = True
+        if not probe.contact:
+            self._awareness.apply(-1)
+        if src == probe.target:
+            self._maybe_repair(now, src, (msg.fingerprint, msg.members), fx, force=probe.contact)
+
+    def _on_nack(self, now: float, src: Addr, msg: Nack, fx: Effects) -> None:
+        self._merge.updates(now, msg.updates, fx)
+        probe = self._probes.get(msg.seq)
+        if probe is not None:
+            probe.nacks += 1
+
+    def _on_gossip(self, now: float, src: Addr, msg: Gossip, fx: Effects) -> None:
+        self._merge.updates(now, msg.updates, fx)
+
+    def _on_announce(self, now: float, src: Addr, msg: Announce, fx: Effects) -> None:
+        update = msg.member
+        if update.addr != src or update.state != MemberState.ALIVE:
+            self.stats["dropped:announce-source"] += 1
+            return
+        known = self.members.get(src)
+        if known is not None and not known.counted and known.incarnation >= update.incarnation:
+            # It does not know we buried it (a healed partition): tell it, so it can refute.
+            self._send(src, Gossip(updates=(known.as_update(origin=self.addr),)), fx)
+            return
+        # The whole group heard the multicast, so there is no need to gossip it on.
+        joined = self._merge.update(now, update, fx, spread=False)
+        if joined and self._settled(now) and not self._leaving:
+            share = self.config.sync_pushers / max(1, self.members.counted - 1)
+            if self._rng.random() < share:
+                self._push_state(now, src, fx, reply=True)
+
+    def _on_probe(self, now: float, src: Addr, msg: Probe, fx: Effects) -> None:
+        if self._leaving:
+            return
+        share = self.config.sync_pushers / max(1, self.members.counted)
+        if self._rng.random() < share:
+            reply = ProbeReply(
+                nonce=msg.nonce,
+                identity=self.identity,
+                fingerprint=self.fingerprint(),
+                members=self.members.counted,
+            )
+            fx.sends.append(Send(src, codec.encode(reply)))
+
+    def _on_sync(self, now: float, src: Addr, msg: Sync, fx: Effects) -> None:
+        self._merge.updates(now, msg.members, fx, via_sync=True)
+        if not msg.reply or self._leaving or not self.counts(src):
+            return
+        key = (src, msg.exchange)
+        if key in self._replied:
+            return
+        self._replied[key] = None
+        if len(self._replied) > _REPLIED_MEMORY:
+            self._replied.popitem(last=False)
+        self._reply_times = [t for t in self._reply_times if t > now - _REPLY_WINDOW]
+        if len(self._reply_times) >= _REPLY_LIMIT:
+            self.stats["dropped:sync-rate"] += 1
+            return
+        self._reply_times.append(now)
+        self._push_state(now, src, fx, reply=False)
+
+    # --------------------------------------------------------- timer handlers
+
+    def _on_probe_tick(self, now: float, timer: ProbeTick, fx: Effects) -> None:
+        if timer.token != self._probe_token or self._leaving:
+            return
+        interval = self._awareness.scale(self.config.probe_interval)
+        self._probe_token += 1
+        fx.timers.append(SetTimer(now + interval, ProbeTick(self._probe_token)))
+        target = self._order.next(self._is_peer)
+        if target is None:
+            return
+        seq = self._ping(now, target, fx, contact=False)
+        timeout = self._awareness.scale(self.config.probe_timeout)
+        fx.timers.append(SetTimer(now + timeout, ProbeTimeout(seq)))
+        fx.timers.append(SetTimer(now + interval, ProbeDeadline(seq)))
+
+    def _on_probe_timeout(self, now: float, timer: ProbeTimeout, fx: Effects) -> None:
+        probe = self._probes.get(timer.seq)
+        if probe is None or probe.acked:
+            return
+        target = probe.target
+        helpers = self._order.sample(
+            self.config.indirect_checks, lambda a: a != target and self._is_peer(a)
+        )
+        probe.expected_nacks = len(helpers)
+        for helper in helpers:
+            self._send(helper, PingReq(seq=timer.seq, target=target), fx)
+
+    def _on_probe_deadline(self, now: float, timer: ProbeDeadline, fx: Effects) -> None:
+        probe = self._probes.pop(timer.seq, None)
+        if probe is None or probe.acked or probe.contact:
+            return
+        if probe.expected_nacks:
+            # Missing nacks mean the helpers could not reach us either: we may be the slow one.
+            self._awareness.apply(probe.expected_nacks - probe.nacks)
+        else:
+            self._awareness.apply(1)
+        member = self.members.get(probe.target)
+        if member is None or member.state != MemberState.ALIVE or self._leaving:
+            return
+        suspicion = Update(
+            addr=member.addr,
+            state=MemberState.SUSPECT,
+            incarnation=member.incarnation,
+            identity=member.identity,
+            origin=self.addr,
+        )
+        self._merge.update(now, suspicion, fx, spread=True)
+        # Lifeguard's buddy system: tell the suspect at once, so that a slow node refutes.
+        self._send(member.addr, Gossip(updates=(suspicion,)), fx)
+
+    def _on_relay_timeout(self, now: float, timer: RelayTimeout, fx: Effects) -> None:
+        relay = self._relays.pop(timer.seq, None)
+        if relay is not None:
+            requester, their_seq = relay
+            self._send(requester, Nack(seq=their_seq), fx)
+
+    def _on_suspicion_timeout(self, now: float, timer: SuspicionTimeout, fx: Effects) -> None:
+        self._merge.suspicion_expired(now, timer, fx)
+
+    def _on_gossip_tick(self, now: float, timer: GossipTick, fx: Effects) -> None:
+        fx.timers.append(SetTimer(now + self.config.gossip_interval, GossipTick()))
+        if not self._queue:
+            return
+        limit = self._retransmit_limit()
+        for target in self._order.sample(self.config.gossip_nodes, self._is_peer):
+            updates = self._queue.take(self._budget(), limit, first=self._belief_about(target))
+            if updates:
+                fx.sends.append(Send(target, codec.encode(Gossip(updates=updates))))
+
+    def _on_push_pull_tick(self, now: float, timer: PushPullTick, fx: Effects) -> None:
+        period = self.config.push_pull_period(self.members.counted)
+        fx.timers.append(SetTimer(now + period, PushPullTick()))
+        if self._leaving:
+            return
+        for target in self._order.sample(1, self._is_peer):
+            self._push_state(now, target, fx, reply=True)
+
+    def _on_announce_tick(self, now: float, timer: AnnounceTick, fx: Effects) -> None:
+        if timer.token != self._announce_token or self._leaving:
+            return
+        if self.members.counted > 1 and now - self._last_announce < self.config.announce_idle:
+            # Found the mesh since the fast schedule was set: wait out the idle interval.
+            self._announce_token += 1
+            due = self._last_announce + self.config.announce_idle
+            fx.timers.append(SetTimer(due, AnnounceTick(self._announce_token)))
+            return
+        self._announce(now, fx)
+
+    def _on_reap_tick(self, now: float, timer: ReapTick, fx: Effects) -> None:
+        ttl = self.config.tombstone_ttl
+        fx.timers.append(SetTimer(now + ttl / 2, ReapTick()))
+        expired = [m.addr for m in self.members if not m.counted and m.since + ttl <= now]
+        for addr in expired:
+            if addr != self.addr:
+                self.members.remove(addr)
+                self._queue.discard(addr)
+
+    def _on_reprobe_tick(self, now: float, timer: ReprobeTick, fx: Effects) -> None:
+        jitter = self._rng.uniform(0.5, 1.5)
+        fx.timers.append(SetTimer(now + self.config.reprobe_dead_interval * jitter, ReprobeTick()))
+        if self._leaving:
+            return
+        dead = [m.addr for m in self.members if m.state == MemberState.DEAD]
+        if dead:
+            self._ping(now, self._rng.choice(dead), fx, contact=True)
+
+    def _on_fingerprint_check(self, now: float, timer: FingerprintCheck, fx: Effects) -> None:
+        self._fingerprint_check_pending = False
+        fingerprint = self.members.fingerprint()
+        if fingerprint != self._reported_fingerprint:
+            self._reported_fingerprint = fingerprint
+            fx.events.append(
+                FingerprintChanged(fingerprint=fingerprint, members=self.members.counted)
+            )
+
+    # ---------------------------------------------------------------- helpers
+
+    def _after(self, now: float, before: tuple[int, int], fx: Effects) -> None:
+        if self.members.digest() != before:
+            self._view_changed_at = now
+            self._schedule_fingerprint_check(now, fx)
+
+    def _schedule_fingerprint_check(self, now: float, fx: Effects) -> None:
+        if not self._fingerprint_check_pending:
+            self._fingerprint_check_pending = True
+            fx.timers.append(SetTimer(now + self.config.event_delay, FingerprintCheck()))
+
+    def _announce(self, now: float, fx: Effects) -> None:
+        fx.sends.append(Multicast(codec.encode(Announce(member=self._self.as_update()))))
+        self._last_announce = now
+        if self.members.counted > 1:
+            interval = self.config.announce_idle
+            self._alone_interval = self.config.announce_min
+        else:
+            interval = self._alone_interval
+            self._alone_interval = min(interval * 2, self.config.announce_max)
+        self._announce_token += 1
+        fx.timers.append(SetTimer(now + interval, AnnounceTick(self._announce_token)))
+
+    def restart_announcing(self, now: float) -> Effects:
+        """Announce now and go back to the fast announce schedule (e.g. after the driver saw its
+        network interface return)."""
+        fx = Effects()
+        self._alone_interval = self.config.announce_min
+        self._announce(now, fx)
+        return fx
+
+    def _is_peer(self, addr: Addr) -> bool:
+        member = self.members.get(addr)
+        return member is not None and member.counted and addr != self.addr
+
+    def _settled(self, now: float) -> bool:
+        # A node that has only just started has little to offer a newcomer.
+        started = self._started_at if self._started_at is not None else now
+        return now - started >= 2 * self.config.probe_interval
+
+    def _next_seq(self) -> int:
+        self._seq = (self._seq + 1) & 0xFFFFFFFFFFFFFFFF
+        return self._seq
+
+    def _ping(self, now: float, target: Addr, fx: Effects, *, contact: bool) -> int:
+        seq = self._next_seq()
+        self._probes[seq] = _Probe(target, contact=contact)
+        self._send(target, Ping(seq=seq), fx)
+        if contact:
+            deadline = self._awareness.scale(self.config.probe_interval)
+            fx.timers.append(SetTimer(now + deadline, ProbeDeadline(seq)))
+        return seq
+
+    def _send_ack(self, to: Addr, seq: int, fx: Effects) -> None:
+        ack = Ack(seq=seq, fingerprint=self.members.fingerprint(), members=self.members.counted)
+        self._send(to, ack, fx)
+
+    def _send(self, to: Addr, msg: Ping | PingReq | Ack | Nack | Gossip, fx: Effects) -> None:
+        """Send ``msg`` to ``to`` with as many queued updates piggybacked as fit."""
+        updates = self._queue.take(
+            self._budget(), self._retransmit_limit(), first=self._belief_about(to)
+        )
+        if updates:
+            msg = _with_updates(msg, updates)
+        fx.sends.append(Send(to, codec.encode(msg)))
+
+    def _belief_about(self, addr: Addr) -> Update | None:
+        """What a member must hear first from us: that we suspect or buried it (so it can
+        refute), or, when it is a stranger, who we are."""
+        member = self.members.get(addr)
+        if member is None:
+            return self._self.as_update()
+        if member.state != MemberState.ALIVE:
+            return member.as_update(origin=self.addr)
+        return None
+
+    def _budget(self) -> int:
+        return self.config.max_datagram - _HEADER_ROOM
+
+    def _retransmit_limit(self) -> int:
+        return self.config.retransmit_limit(self.members.counted)
+
+    def _maybe_repair(
+        self, now: float, peer: Addr, theirs: tuple[int, int], fx: Effects, *, force: bool
+    ) -> None:
+        ours = (self.members.fingerprint(), self.members.counted)
+        if ours[0] == theirs[0]:
+            return
+        if not force:
+            if not initiates_repair(ours, theirs, self.addr, peer):
+                return
+            # While the view still moves, gossip is doing the work; sync once it has settled.
+            if now - self._view_changed_at < self.config.probe_interval:
+                return
+            if now - self._last_repair < self.config.sync_backoff:
+                return
+        self._last_repair = now
+        self._push_state(now, peer, fx, reply=True)
+
+    def _push_state(self, now: float, to: Addr, fx: Effects, *, reply: bool) -> None:
+        state = [m.as_update() for m in self.members]
+        parts = split_state(
+            state,
+            exchange=self._rng.getrandbits(32),
+            reply=reply,
+            fingerprint=self.members.fingerprint(),
+            budget=self.config.max_datagram,
+        )
+        self.stats["sync-sent"] += 1
+        for part in parts:
+            fx.sends.append(Send(to, codec.encode(part)))
+
+    # Used by the Merger, which owns the rules of the view but not the node's other state.
+    def _queue_update(self, update: Update) -> None:
+        self._queue.push(update)
+
+    def _track(self, addr: Addr) -> None:
+        self._order.add(addr)
+
+    def _refute(self, now: float, incarnation: int, fx: Effects) -> None:
+        """Someone believes us suspect or dead at ``incarnation``: outrank it and say so."""
+        self.stats["refuted"] += 1
+        self.members.change(
+            self._self, state=MemberState.ALIVE, incarnation=incarnation + 1, now=now
+        )
+        self._queue.push(self._self.as_update())
+
+
+def _with_updates(
+    msg: Ping | PingReq | Ack | Nack | Gossip, updates: tuple[Update, ...]
+) -> Ping | PingReq | Ack | Nack | Gossip:
+    if isinstance(msg, Ping):
+        return Ping(seq=msg.seq, updates=updates)
+    if isinstance(msg, Ack):
+        return Ack(seq=msg.seq, fingerprint=msg.fingerprint, members=msg.members, updates=updates)
+    if isinstance(msg, PingReq):
+        return PingReq(seq=msg.seq, target=msg.target, updates=updates)
+    if isinstance(msg, Nack):
+        return Nack(seq=msg.seq, updates=updates)
+    return Gossip(updates=msg.updates + updates)
+
+
+def _check_identity(identity: bytes, tags: Tags, config: Config) -> None:
+    if len(identity) > config.max_identity:
+        raise ValueError(
+            f"identity is {len(identity)} bytes; at most {config.max_identity} are allowed"
+        )
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in tags)
+    if size > config.max_tags:
+        raise ValueError(f"tags take {size} bytes; at most {config.max_tags} are allowed")
+    if list(tags) != sorted(dict(tags).items()):
+        raise ValueError("tags must be (key, value) pairs sorted by key, each key once")
+
+
+_HANDLERS: dict[type[Any], Callable[[Node, float, Addr, Any, Effects], None]] = {
+    Ping: Node._on_ping,
+    PingReq: Node._on_ping_req,
+    Ack: Node._on_ack,
+    Nack: Node._on_nack,
+    Gossip: Node._on_gossip,
+    Announce: Node._on_announce,
+    Probe: Node._on_probe,
+    Sync: Node._on_sync,
+}
+
+_TIMERS: dict[type[Any], Callable[[Node, float, Any, Effects], None]] = {
+    ProbeTick: Node._on_probe_tick,
+    ProbeTimeout: Node._on_probe_timeout,
+    ProbeDeadline: Node._on_probe_deadline,
+    RelayTimeout: Node._on_relay_timeout,
+    SuspicionTimeout: Node._on_suspicion_timeout,
+    GossipTick: Node._on_gossip_tick,
+    PushPullTick: Node._on_push_pull_tick,
+    AnnounceTick: Node._on_announce_tick,
+    ReapTick: Node._on_reap_tick,
+    ReprobeTick: Node._on_reprobe_tick,
+    FingerprintCheck: Node._on_fingerprint_check,
+}
