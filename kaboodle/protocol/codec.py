@@ -98,6 +98,7 @@ _U64 = 0xFFFF_FFFF_FFFF_FFFF
 _HEADER = MAGIC + bytes((PROTOCOL_VERSION,))
 _STATES = tuple(MemberState)
 _ADDR_CACHE_MAX = 65536
+_UPDATE_CACHE_MAX = 16384
 
 
 class MessageType(IntEnum):
@@ -130,9 +131,11 @@ class DecodeError(ValueError):
 # back into Python, so one pack() runs atomically under the GIL, and autoreset also resets on error.
 _pack = msgpack.Packer(use_bin_type=True).pack
 
-# Many simulated nodes decode the same few addresses; interning makes them share one Addr and
-# skips re-parsing. Clearing when full bounds the memory an attacker can make us spend.
+# Many simulated nodes decode the same few addresses and the same gossiped updates; interning
+# makes them share one object and skips re-checking and rebuilding it (a frozen dataclass is slow
+# to build). Clearing when full bounds the memory an attacker can make us spend.
 _ADDRS: dict[bytes, Addr] = {}
+_UPDATES: dict[tuple[Any, ...], Update] = {}
 _ADDR_BYTES: dict[Addr, bytes] = {}
 
 
@@ -312,16 +315,29 @@ def _update(item: Any) -> Update:
     raw_addr, state, incarnation, identity, tags, raw_origin = item
     if type(state) is not int or type(incarnation) is not int or type(tags) is not list:
         raise _malformed("wrong field types in update")
-    if not 0 <= state < len(_STATES) or not 0 <= incarnation <= _U64:
-        raise _invalid(f"state {state} or incarnation {incarnation} out of range")
-    return Update(
-        addr=_ADDRS.get(raw_addr) or _addr(raw_addr),
-        state=_STATES[state],
-        incarnation=incarnation,
-        identity=_identity(identity),
-        tags=_tags(tags) if tags else (),
-        origin=None if raw_origin is None else (_ADDRS.get(raw_origin) or _addr(raw_origin)),
-    )
+    # Checking the int types first makes the key exact: a bool or float would equal the int in
+    # a key, and a str would iterate like a tags list. Any other item that equals a cached key
+    # is the same valid update, so a hit needs no further checks.
+    key = (raw_addr, state, incarnation, identity, raw_origin, *tags)
+    try:
+        update = _UPDATES.get(key)
+    except TypeError:  # an unhashable field: let the checks below name the reason
+        update = None
+    if update is None:
+        if not 0 <= state < len(_STATES) or not 0 <= incarnation <= _U64:
+            raise _invalid(f"state {state} or incarnation {incarnation} out of range")
+        update = Update(
+            addr=_ADDRS.get(raw_addr) or _addr(raw_addr),
+            state=_STATES[state],
+            incarnation=incarnation,
+            identity=_identity(identity),
+            tags=_tags(tags) if tags else (),
+            origin=None if raw_origin is None else (_ADDRS.get(raw_origin) or _addr(raw_origin)),
+        )
+        if len(_UPDATES) >= _UPDATE_CACHE_MAX:
+            _UPDATES.clear()
+        _UPDATES[key] = update
+    return update
 
 
 def _updates(raw: Any) -> tuple[Update, ...]:

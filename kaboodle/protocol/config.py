@@ -28,7 +28,7 @@ class Config:
     indirect_checks: int = 3
     """How many members are asked to ping-req a target that missed its direct ack."""
 
-    suspicion_mult: float = 2.0
+    suspicion_mult: float = 1.0
     """Minimum suspicion timeout = suspicion_mult * max(1, log10(N)) * probe_interval."""
 
     suspicion_max_mult: float = 4.0

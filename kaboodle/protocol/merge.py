@@ -34,6 +34,8 @@ class Merger:
         self._node = node
         self.suspicions: dict[Addr, Suspicion] = {}
         self._token = 0
+        # Set when an update showed that its sender holds an outdated suspicion of us.
+        self.outdated_about_us = False
 
     def updates(
         self, now: float, updates: Iterable[Update], fx: Effects, *, via_sync: bool = False
@@ -83,13 +85,27 @@ class Merger:
         return False
 
     def suspicion_expired(self, now: float, timer: SuspicionTimeout, fx: Effects) -> None:
-        """A suspicion timer came due: declare the member dead if nothing refuted it."""
+        """A suspicion timer came due: ask the suspect one last time, then declare it dead.
+
+        Gossip of a refutation can miss a node (under heavy loss it does, now and then), so
+        a probe interval before the deadline we probe the suspect with our suspicion in front; a live
+        suspect answers with its refutation, which clears the suspicion before it expires.
+        """
         suspicion = self.suspicions.get(timer.addr)
-        if suspicion is None or suspicion.token != timer.token or now < suspicion.deadline:
+        if suspicion is None or suspicion.token != timer.token:
             return
         node = self._node
         member = node.members.get(timer.addr)
         if member is None or member.state != SUSPECT:
+            return
+        if not suspicion.pinged:
+            if now < suspicion.deadline - self._last_call_lead():
+                return
+            suspicion.pinged = True
+            node._last_call(now, member.addr, fx)
+            self._schedule(suspicion, member, fx)
+            return
+        if now < suspicion.deadline:
             return
         dead = Update(
             addr=member.addr,
@@ -224,6 +240,8 @@ class Merger:
             if stale:
                 return
         elif update.incarnation < node.incarnation:
+            # The sender still holds a suspicion we already refuted; the node answers it.
+            self.outdated_about_us = True
             return
         elif update.state in (SUSPECT, DEAD):
             node._awareness.apply(1)
@@ -231,7 +249,14 @@ class Merger:
 
     def _schedule(self, suspicion: Suspicion, member: Member, fx: Effects) -> None:
         timer = SuspicionTimeout(member.addr, suspicion.incarnation, suspicion.token)
-        fx.timers.append(SetTimer(suspicion.deadline, timer))
+        due = suspicion.deadline
+        if not suspicion.pinged:
+            due = max(suspicion.start, due - self._last_call_lead())
+        fx.timers.append(SetTimer(due, timer))
+
+    def _last_call_lead(self) -> float:
+        # Room for a whole probe, ping-reqs included, before the deadline.
+        return self._node.config.probe_interval
 
 
 def _as_suspect(update: Update) -> Update:

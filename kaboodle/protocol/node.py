@@ -67,14 +67,19 @@ _REPLY_WINDOW = 5.0  # seconds over which at most _REPLY_LIMIT sync replies are 
 _REPLY_LIMIT = 10
 
 
+# Why a ping was sent. Only a periodic probe's failure raises a suspicion and moves local health;
+# a contact (a seed, or a dead member that may be back) is followed by a full state exchange.
+_PROBE, _CONTACT, _LAST_CALL = range(3)
+
+
 class _Probe:
     """A probe in flight: a ping we sent and are waiting to see acknowledged."""
 
-    __slots__ = ("acked", "contact", "expected_nacks", "nacks", "target")
+    __slots__ = ("acked", "expected_nacks", "kind", "nacks", "target")
 
-    def __init__(self, target: Addr, *, contact: bool) -> None:
+    def __init__(self, target: Addr, kind: int) -> None:
         self.target = target
-        self.contact = contact  # a bootstrap or dead-member ping: no suspicion, always repair
+        self.kind = kind
         self.acked = False
         self.expected_nacks = 0
         self.nacks = 0
@@ -218,6 +223,10 @@ class Node:
             self.stats["dropped:unexpected"] += 1
         else:
             handler(self, now, src, msg, fx)
+        if self._merge.outdated_about_us:
+            # Gossip of our refutation missed this sender: tell it directly.
+            self._merge.outdated_about_us = False
+            fx.sends.append(Send(src, codec.encode(Gossip(updates=(self._self.as_update(),)))))
         self._after(now, before, fx)
         return fx
 
@@ -260,7 +269,7 @@ class Node:
         fx = Effects()
         for addr in addrs:
             if addr != self.addr:
-                self._ping(now, addr, fx, contact=True)
+                self._ping(now, addr, fx, _CONTACT)
         return fx
 
     def set_identity(self, now: float, identity: bytes, tags: Tags | None = None) -> Effects:
@@ -310,17 +319,22 @@ class Node:
         relay = self._relays.pop(msg.seq, None)
         if relay is not None:
             requester, their_seq = relay
-            self._send_ack(requester, their_seq, fx)
+            # Vouch for the target with its latest state: the requester may hold a suspicion
+            # that the target has refuted, and this ack may be its only news of that.
+            target = self.members.get(src)
+            vouch = target.as_update() if target and target.state == MemberState.ALIVE else None
+            self._send_ack(requester, their_seq, fx, first=vouch)
             return
         probe = self._probes.get(msg.seq)
         if probe is None or probe.acked:
             self.stats["dropped:unknown-seq"] += 1
             return
         probe.acked = True
-        if not probe.contact:
+        if probe.kind == _PROBE:
             self._awareness.apply(-1)
-        if src == probe.target:
-            self._maybe_repair(now, src, (msg.fingerprint, msg.members), fx, force=probe.contact)
+        if src == probe.target and probe.kind != _LAST_CALL:
+            theirs = (msg.fingerprint, msg.members)
+            self._maybe_repair(now, src, theirs, fx, force=probe.kind == _CONTACT)
 
     def _on_nack(self, now: float, src: Addr, msg: Nack, fx: Effects) -> None:
         self._merge.updates(now, msg.updates, fx)
@@ -389,10 +403,7 @@ class Node:
         target = self._order.next(self._is_peer)
         if target is None:
             return
-        seq = self._ping(now, target, fx, contact=False)
-        timeout = self._awareness.scale(self.config.probe_timeout)
-        fx.timers.append(SetTimer(now + timeout, ProbeTimeout(seq)))
-        fx.timers.append(SetTimer(now + interval, ProbeDeadline(seq)))
+        self._ping(now, target, fx, _PROBE)
 
     def _on_probe_timeout(self, now: float, timer: ProbeTimeout, fx: Effects) -> None:
         probe = self._probes.get(timer.seq)
@@ -408,7 +419,7 @@ class Node:
 
     def _on_probe_deadline(self, now: float, timer: ProbeDeadline, fx: Effects) -> None:
         probe = self._probes.pop(timer.seq, None)
-        if probe is None or probe.acked or probe.contact:
+        if probe is None or probe.acked or probe.kind != _PROBE:
             return
         if probe.expected_nacks:
             # Missing nacks mean the helpers could not reach us either: we may be the slow one.
@@ -416,8 +427,9 @@ class Node:
         else:
             self._awareness.apply(1)
         member = self.members.get(probe.target)
-        if member is None or member.state != MemberState.ALIVE or self._leaving:
+        if member is None or not member.counted or self._leaving:
             return
+        # Suspecting a member that is already suspect confirms the suspicion independently.
         suspicion = Update(
             addr=member.addr,
             state=MemberState.SUSPECT,
@@ -483,7 +495,7 @@ class Node:
             return
         dead = [m.addr for m in self.members if m.state == MemberState.DEAD]
         if dead:
-            self._ping(now, self._rng.choice(dead), fx, contact=True)
+            self._ping(now, self._rng.choice(dead), fx, _CONTACT)
 
     def _on_fingerprint_check(self, now: float, timer: FingerprintCheck, fx: Effects) -> None:
         self._fingerprint_check_pending = False
@@ -539,24 +551,33 @@ class Node:
         self._seq = (self._seq + 1) & 0xFFFFFFFFFFFFFFFF
         return self._seq
 
-    def _ping(self, now: float, target: Addr, fx: Effects, *, contact: bool) -> int:
+    def _ping(self, now: float, target: Addr, fx: Effects, kind: int) -> None:
+        """Ping ``target``; probes and last calls fall back to ping-reqs after the timeout."""
         seq = self._next_seq()
-        self._probes[seq] = _Probe(target, contact=contact)
+        self._probes[seq] = _Probe(target, kind)
         self._send(target, Ping(seq=seq), fx)
-        if contact:
-            deadline = self._awareness.scale(self.config.probe_interval)
-            fx.timers.append(SetTimer(now + deadline, ProbeDeadline(seq)))
-        return seq
+        if kind != _CONTACT:
+            timeout = self._awareness.scale(self.config.probe_timeout)
+            fx.timers.append(SetTimer(now + timeout, ProbeTimeout(seq)))
+        interval = self._awareness.scale(self.config.probe_interval)
+        fx.timers.append(SetTimer(now + interval, ProbeDeadline(seq)))
 
-    def _send_ack(self, to: Addr, seq: int, fx: Effects) -> None:
+    def _send_ack(self, to: Addr, seq: int, fx: Effects, first: Update | None = None) -> None:
         ack = Ack(seq=seq, fingerprint=self.members.fingerprint(), members=self.members.counted)
-        self._send(to, ack, fx)
+        self._send(to, ack, fx, first)
 
-    def _send(self, to: Addr, msg: Ping | PingReq | Ack | Nack | Gossip, fx: Effects) -> None:
-        """Send ``msg`` to ``to`` with as many queued updates piggybacked as fit."""
-        updates = self._queue.take(
-            self._budget(), self._retransmit_limit(), first=self._belief_about(to)
-        )
+    def _send(
+        self,
+        to: Addr,
+        msg: Ping | PingReq | Ack | Nack | Gossip,
+        fx: Effects,
+        first: Update | None = None,
+    ) -> None:
+        """Send ``msg`` to ``to`` with as many queued updates piggybacked as fit, ``first`` (by
+        default, what ``to`` must hear first from us) in front."""
+        if first is None:
+            first = self._belief_about(to)
+        updates = self._queue.take(self._budget(), self._retransmit_limit(), first=first)
         if updates:
             msg = _with_updates(msg, updates)
         fx.sends.append(Send(to, codec.encode(msg)))
@@ -613,6 +634,9 @@ class Node:
 
     def _track(self, addr: Addr) -> None:
         self._order.add(addr)
+
+    def _last_call(self, now: float, addr: Addr, fx: Effects) -> None:
+        self._ping(now, addr, fx, _LAST_CALL)
 
     def _refute(self, now: float, incarnation: int, fx: Effects) -> None:
         """Someone believes us suspect or dead at ``incarnation``: outrank it and say so."""

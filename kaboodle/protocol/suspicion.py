@@ -21,7 +21,16 @@ def suspicion_timeout(minimum: float, maximum: float, confirmations: int, expect
 class Suspicion:
     """One running suspicion about a member at one incarnation."""
 
-    __slots__ = ("confirmations", "expected", "incarnation", "maximum", "minimum", "start", "token")
+    __slots__ = (
+        "confirmations",
+        "expected",
+        "incarnation",
+        "maximum",
+        "minimum",
+        "pinged",
+        "start",
+        "token",
+    )
 
     def __init__(
         self,
@@ -40,6 +49,7 @@ class Suspicion:
         self.maximum = maximum
         self.expected = expected
         self.token = token
+        self.pinged = False  # the last-call ping before the deadline has been sent
         # The member that raised the suspicion is not a confirmation of it.
         self.confirmations: set[Addr] = {origin}
 
