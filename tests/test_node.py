@@ -1,0 +1,250 @@
+"""The protocol node driven by hand: one datagram or timer at a time, no network."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from kaboodle.protocol import codec
+from kaboodle.protocol.addr import Addr
+from kaboodle.protocol.config import Config
+from kaboodle.protocol.effects import Effects, Multicast, Send
+from kaboodle.protocol.events import PeerFailed, PeerJoined, PeerLeft, PeerSuspected
+from kaboodle.protocol.messages import (
+    Ack,
+    Announce,
+    Gossip,
+    MemberState,
+    Message,
+    Nack,
+    Ping,
+    PingReq,
+    Probe,
+    ProbeReply,
+    Sync,
+    Update,
+)
+from kaboodle.protocol.node import Node
+from kaboodle.protocol.sync import initiates_repair, split_state
+
+A = Addr.parse("[fd00::1]:7000")
+B = Addr.parse("[fd00::2]:7000")
+C = Addr.parse("[fd00::3]:7000")
+STRANGER = Addr.parse("[fd00::99]:4000")
+
+
+def make(addr: Addr = A, **config: object) -> Node:
+    node = Node(
+        addr,
+        b"id-" + addr.host.encode(),
+        config=Config(**config),
+        rng=random.Random(1),  # type: ignore[arg-type]
+        incarnation=10,
+    )
+    node.start(0.0)
+    return node
+
+
+def alive(addr: Addr, incarnation: int = 1, identity: bytes = b"x") -> Update:
+    return Update(addr=addr, state=MemberState.ALIVE, incarnation=incarnation, identity=identity)
+
+
+def sent(fx: Effects) -> list[tuple[Addr | None, Message]]:
+    return [(s.to if isinstance(s, Send) else None, codec.decode(s.data)) for s in fx.sends]
+
+
+def join(node: Node, *peers: Addr) -> None:
+    node.handle_message(0.1, peers[0], Gossip(updates=tuple(alive(p) for p in peers)))
+
+
+def test_ping_gets_an_ack_with_fingerprint_and_count() -> None:
+    node = make()
+    join(node, B)
+    [(to, ack)] = sent(node.handle_message(1.0, B, Ping(seq=5)))
+    assert to == B
+    assert isinstance(ack, Ack)
+    assert (ack.seq, ack.fingerprint, ack.members) == (5, node.fingerprint(), 2)
+
+
+def test_gossip_of_a_new_member_adds_it_and_reports_joined() -> None:
+    node = make()
+    fx = node.handle_message(1.0, B, Gossip(updates=(alive(C, identity=b"c"),)))
+    assert PeerJoined(addr=C, identity=b"c", incarnation=1) in fx.events
+    assert node.counts(C)
+
+
+def test_suspicion_about_ourselves_is_refuted_with_a_higher_incarnation() -> None:
+    node = make()
+    join(node, B)
+    suspect = Update(addr=A, state=MemberState.SUSPECT, incarnation=10, origin=B)
+    node.handle_message(1.0, B, Gossip(updates=(suspect,)))
+    assert node.incarnation == 11
+    [(_, ack)] = [m for m in sent(node.handle_message(1.1, B, Ping(seq=1))) if m[0] == B]
+    assert isinstance(ack, Ack)
+    assert any(u.addr == A and u.incarnation == 11 for u in ack.updates)
+
+
+def test_outdated_suspicion_is_answered_directly_with_our_refutation() -> None:
+    node = make()
+    join(node, B)
+    stale = Update(addr=A, state=MemberState.SUSPECT, incarnation=3, origin=B)
+    replies = sent(node.handle_message(1.0, B, Gossip(updates=(stale,))))
+    assert node.incarnation == 10
+    assert (B, Gossip(updates=(node.members.get(A).as_update(),))) in replies  # type: ignore[union-attr]
+
+
+def test_stale_alive_gossip_never_resurrects_a_dead_member() -> None:
+    node = make()
+    join(node, B, C)
+    dead = Update(addr=C, state=MemberState.DEAD, incarnation=1, origin=B)
+    fx = node.handle_message(1.0, B, Gossip(updates=(dead,)))
+    assert PeerFailed(addr=C, incarnation=1) in fx.events
+    for incarnation in (0, 1):
+        node.handle_message(2.0, B, Gossip(updates=(alive(C, incarnation),)))
+        assert not node.counts(C)
+    fx = node.handle_message(3.0, B, Gossip(updates=(alive(C, 2),)))
+    assert node.counts(C)
+    assert any(isinstance(e, PeerJoined) for e in fx.events)
+
+
+def test_unanswered_probe_leads_to_ping_req_then_suspicion_then_failure() -> None:
+    node = Node(A, b"a", config=Config(indirect_checks=1), rng=random.Random(3), incarnation=1)
+    now, suspected_at, failed_at = 0.0, None, None
+    pending: list[tuple[float, object]] = [(t.at, t.timer) for t in node.start(0.0).timers]
+    join(node, B, C)
+    saw_ping_req = False
+    while pending and now < 30:
+        pending.sort(key=lambda item: item[0])
+        now, timer = pending.pop(0)
+        fx = node.handle_timer(now, timer)  # type: ignore[arg-type]
+        pending += [(t.at, t.timer) for t in fx.timers]
+        for to, msg in sent(fx):
+            if to != B or not isinstance(msg, Ping | PingReq):
+                continue
+            # B answers its own pings and nacks ping-reqs: C never answers anybody.
+            saw_ping_req = saw_ping_req or isinstance(msg, PingReq)
+            answer: Message = (
+                Nack(seq=msg.seq)
+                if isinstance(msg, PingReq)
+                else Ack(seq=msg.seq, fingerprint=0, members=3)
+            )
+            reply = node.handle_message(now + 0.001, B, answer)
+            pending += [(t.at, t.timer) for t in reply.timers]
+        for event in fx.events:
+            if isinstance(event, PeerSuspected) and event.addr == C:
+                suspected_at = suspected_at or now
+            if isinstance(event, PeerFailed) and event.addr == C:
+                failed_at = failed_at or now
+        if failed_at:
+            break
+    assert saw_ping_req
+    assert suspected_at is not None and failed_at is not None
+    assert failed_at > suspected_at
+    assert node.counts(B) and not node.counts(C)
+
+
+def test_ping_req_for_a_non_member_is_nacked_and_not_relayed() -> None:
+    node = make()
+    join(node, B)
+    replies = sent(node.handle_message(1.0, B, PingReq(seq=9, target=STRANGER)))
+    assert [to for to, _ in replies] == [B]
+    assert isinstance(replies[0][1], Nack)
+    assert node.stats["dropped:ping-req-target"] == 1
+
+
+def test_ping_req_is_relayed_and_the_ack_forwarded() -> None:
+    node = make()
+    join(node, B, C)
+    [(to, ping)] = sent(node.handle_message(1.0, B, PingReq(seq=9, target=C)))
+    assert to == C and isinstance(ping, Ping)
+    [(to, ack)] = sent(node.handle_message(1.01, C, Ack(seq=ping.seq, fingerprint=0, members=3)))
+    assert to == B and isinstance(ack, Ack) and ack.seq == 9
+
+
+def test_announce_must_come_from_the_address_it_names() -> None:
+    node = make()
+    node.handle_message(1.0, STRANGER, Announce(member=alive(B)))
+    assert not node.counts(B)
+    assert node.stats["dropped:announce-source"] == 1
+    node.handle_message(1.0, B, Announce(member=alive(B)))
+    assert node.counts(B)
+
+
+def test_malformed_datagrams_are_counted_by_reason_and_never_raise() -> None:
+    node = make()
+    for data in (b"", b"KB", b"XX\x01\x90", b"KB\x09\x90", b"KB\x01\xc1", b"\xff" * 70000):
+        assert node.handle_datagram(1.0, B, data).sends == []
+    assert sum(v for k, v in node.stats.items() if k.startswith("dropped:")) == 6
+
+
+def test_probe_from_a_non_member_gets_one_reply_to_its_source_only() -> None:
+    node = make()
+    [(to, reply)] = sent(node.handle_message(1.0, STRANGER, Probe(nonce=77)))
+    assert to == STRANGER
+    assert reply == ProbeReply(
+        nonce=77, identity=node.identity, fingerprint=node.fingerprint(), members=1
+    )
+    assert not node.counts(STRANGER)
+
+
+def test_leave_gossips_left_and_peers_drop_the_member_at_once() -> None:
+    leaver, peer = make(A), make(B)
+    join(leaver, B, C)
+    join(peer, A, C)
+    fx = leaver.leave(5.0)
+    messages = [msg for _, msg in sent(fx)]
+    assert messages and all(isinstance(m, Gossip) for m in messages)
+    events = peer.handle_message(5.01, A, messages[0]).events
+    assert PeerLeft(addr=A, incarnation=10) in events
+    assert not peer.counts(A)
+    assert leaver.leaving and not leaver.counts(A)
+
+
+def test_set_identity_spreads_with_a_higher_incarnation() -> None:
+    node = make()
+    join(node, B)
+    node.set_identity(1.0, b"renamed")
+    [(_, ack)] = sent(node.handle_message(1.1, B, Ping(seq=1)))
+    assert isinstance(ack, Ack)
+    assert alive(A, 11, b"renamed") in ack.updates
+    with pytest.raises(ValueError, match="identity"):
+        node.set_identity(2.0, b"x" * 10_000)
+
+
+def test_start_multicasts_an_announce_about_ourselves() -> None:
+    node = Node(A, b"me", config=Config(), rng=random.Random(2), incarnation=3)
+    fx = node.start(0.0)
+    [announce] = [codec.decode(s.data) for s in fx.sends if isinstance(s, Multicast)]
+    assert announce == Announce(member=alive(A, 3, b"me"))
+
+
+def test_a_thousand_member_state_splits_into_parts_that_fit_and_merge_whole() -> None:
+    members = [
+        alive(Addr.from_ip(f"fd00::{n:x}", 7000 + n), n, b"node-%d" % n) for n in range(1000)
+    ]
+    parts = split_state(members, exchange=1, reply=True, fingerprint=0, budget=1400)
+    assert len(parts) > 1
+    assert all(len(codec.encode(p)) <= 1400 for p in parts)
+    assert {p.count for p in parts} == {len(parts)}
+    node = make()
+    for part in parts:
+        node.handle_message(1.0, B, codec.decode(codec.encode(part)))
+    assert node.members.counted == 1001
+    assert all(node.counts(u.addr) for u in members)
+
+
+def test_exactly_one_side_initiates_repair() -> None:
+    for ours, theirs in [((1, 5), (2, 5)), ((1, 4), (2, 5)), ((1, 6), (2, 5))]:
+        assert initiates_repair(ours, theirs, A, B) != initiates_repair(theirs, ours, B, A)
+    assert not initiates_repair((1, 5), (1, 5), A, B)
+
+
+def test_sync_reply_goes_only_to_members_and_once_per_exchange() -> None:
+    node = make()
+    join(node, B)
+    part = Sync(exchange=4, index=0, count=1, reply=True, fingerprint=0, members=(alive(C),))
+    first = sent(node.handle_message(1.0, B, part))
+    assert first and all(to == B and isinstance(m, Sync) for to, m in first)
+    assert sent(node.handle_message(1.1, B, part)) == []
+    assert sent(node.handle_message(1.2, STRANGER, part)) == []
