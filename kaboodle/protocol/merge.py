@@ -87,9 +87,9 @@ class Merger:
     def suspicion_expired(self, now: float, timer: SuspicionTimeout, fx: Effects) -> None:
         """A suspicion timer came due: ask the suspect one last time, then declare it dead.
 
-        Gossip of a refutation can miss a node (under heavy loss it does, now and then), so
-        a probe interval before the deadline we probe the suspect with our suspicion in front; a live
-        suspect answers with its refutation, which clears the suspicion before it expires.
+        Gossip of a refutation can miss a node (under heavy loss it does, now and then), so a
+        probe interval before the deadline we probe the suspect with our suspicion in front; a
+        live suspect answers with its refutation, which clears the suspicion before it expires.
         """
         suspicion = self.suspicions.get(timer.addr)
         if suspicion is None or suspicion.token != timer.token:
