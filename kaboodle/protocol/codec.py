@@ -143,12 +143,14 @@ _ADDR_BYTES: dict[Addr, bytes] = {}
 
 
 def _addr_bytes(addr: Addr) -> bytes:
-    ip, port = addr
-    if len(ip) not in (4, 16) or not 0 <= port <= 0xFFFF:
-        raise ValueError(f"cannot encode address {ip!r} port {port}")
-    if len(_ADDR_BYTES) >= _ADDR_CACHE_MAX:
-        _ADDR_BYTES.clear()
-    raw = _ADDR_BYTES[addr] = ip + port.to_bytes(2, "big")
+    raw = _ADDR_BYTES.get(addr)
+    if raw is None:
+        ip, port = addr
+        if len(ip) not in (4, 16) or not 0 <= port <= 0xFFFF:
+            raise ValueError(f"cannot encode address {ip!r} port {port}")
+        if len(_ADDR_BYTES) >= _ADDR_CACHE_MAX:
+            _ADDR_BYTES.clear()
+        raw = _ADDR_BYTES[addr] = ip + port.to_bytes(2, "big")
     return raw
 
 
@@ -164,34 +166,35 @@ def _update_fields(update: Update) -> list[Any]:
     ]
 
 
-def _updates_fields(updates: tuple[Update, ...]) -> list[Any]:
+def _ups(updates: tuple[Update, ...]) -> list[Any]:
     return [_update_fields(update) for update in updates]
 
 
 _ENCODERS: dict[type, Callable[[Any], list[Any]]] = {
-    Ping: lambda m: [0, m.seq, _updates_fields(m.updates)],
-    PingReq: lambda m: [
-        1,
-        m.seq,
-        _ADDR_BYTES.get(m.target) or _addr_bytes(m.target),
-        _updates_fields(m.updates),
-    ],
-    Ack: lambda m: [2, m.seq, m.fingerprint, m.members, _updates_fields(m.updates)],
-    Nack: lambda m: [3, m.seq, _updates_fields(m.updates)],
-    Gossip: lambda m: [4, _updates_fields(m.updates)],
+    Ping: lambda m: [0, m.seq, _ups(m.updates)],
+    PingReq: lambda m: [1, m.seq, _addr_bytes(m.target), _ups(m.updates)],
+    Ack: lambda m: [2, m.seq, m.fingerprint, m.members, _ups(m.updates)],
+    Nack: lambda m: [3, m.seq, _ups(m.updates)],
+    Gossip: lambda m: [4, _ups(m.updates)],
     Announce: lambda m: [5, _update_fields(m.member)],
     Probe: lambda m: [6, m.nonce],
     ProbeReply: lambda m: [7, m.nonce, m.identity, m.fingerprint, m.members],
-    Sync: lambda m: [
-        8,
-        m.exchange,
-        m.index,
-        m.count,
-        m.reply,
-        m.fingerprint,
-        _updates_fields(m.members),
-    ],
+    Sync: lambda m: [8, m.exchange, m.index, m.count, m.reply, m.fingerprint, _ups(m.members)],
 }
+
+
+def _body(msg: Message) -> list[Any]:
+    encoder = _ENCODERS.get(type(msg))
+    if encoder is None:
+        raise TypeError(f"not a message: {type(msg).__name__}")
+    return encoder(msg)
+
+
+def _packed(fields: list[Any]) -> bytes:
+    try:
+        return _pack(fields)
+    except OverflowError as exc:  # an int beyond 64 bits; a bad str already raises ValueError
+        raise ValueError(f"cannot encode: {exc}") from exc
 
 
 def encode(msg: Message) -> bytes:
@@ -211,13 +214,7 @@ def encode(msg: Message) -> bytes:
         ValueError: a value has no wire form (an address that is not 4 or 16 octets with a port
             in 0..65535, an integer outside int64..uint64, a string that is not valid Unicode).
     """
-    encoder = _ENCODERS.get(type(msg))
-    if encoder is None:
-        raise TypeError(f"not a message: {type(msg).__name__}")
-    try:
-        return _HEADER + _pack(encoder(msg))
-    except OverflowError as exc:
-        raise ValueError(f"cannot encode {msg!r}: {exc}") from exc
+    return _HEADER + _packed(_body(msg))
 
 
 def update_size(update: Update) -> int:
@@ -226,15 +223,19 @@ def update_size(update: Update) -> int:
     Together with :func:`base_size` this lets a sender fill a datagram without encoding it:
     for a message with ``n <= 65535`` updates, ``len(encode(msg))`` is exactly
     ``base_size(msg) + sum(update_size(u) for u in updates)``, plus 2 when ``n >= 16`` because
-    the array header grows from a 1-byte fixarray to a 3-byte array16.
+    the array header grows from a 1-byte fixarray to a 3-byte array16. So
+    ``len(encode(msg)) <= base_size(msg) + sum(update_size(u) for u in updates) + 2``.
 
     Args:
         update: the update.
 
     Returns:
         Its encoded size in bytes.
+
+    Raises:
+        ValueError: as :func:`encode`.
     """
-    return len(_pack(_update_fields(update)))
+    return len(_packed(_update_fields(update)))
 
 
 def base_size(msg: Message) -> int:
@@ -245,11 +246,14 @@ def base_size(msg: Message) -> int:
 
     Returns:
         The datagram size in bytes with an empty updates array.
+
+    Raises:
+        TypeError, ValueError: as :func:`encode`.
     """
-    fields = _ENCODERS[type(msg)](msg)
+    fields = _body(msg)
     if isinstance(msg, Ping | PingReq | Ack | Nack | Gossip | Sync):
         fields[-1] = []
-    return len(_HEADER) + len(_pack(fields))
+    return len(_HEADER) + len(_packed(fields))
 
 
 # ---------------------------------------------------------------------------------------- decode

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from .addr import Addr
+from .detector import LAST_CALL
 from .effects import Effects, SetTimer
 from .events import PeerFailed, PeerJoined, PeerLeft, PeerSuspected, PeerUpdated
 from .members import Member
@@ -102,7 +103,7 @@ class Merger:
             if now < suspicion.deadline - self._last_call_lead():
                 return
             suspicion.pinged = True
-            node._last_call(now, member.addr, fx)
+            node._detector.ping(now, member.addr, fx, LAST_CALL)
             self._schedule(suspicion, member, fx)
             return
         if now < suspicion.deadline:

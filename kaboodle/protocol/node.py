@@ -21,6 +21,7 @@ from .addr import Addr
 from .awareness import Awareness
 from .broadcasts import BroadcastQueue
 from .config import Config
+from .detector import CONTACT, FailureDetector
 from .effects import Effects, Multicast, Send, SetTimer
 from .events import FingerprintChanged
 from .members import Member, MemberTable
@@ -67,24 +68,6 @@ _REPLY_WINDOW = 5.0  # seconds over which at most _REPLY_LIMIT sync replies are 
 _REPLY_LIMIT = 10
 
 
-# Why a ping was sent. Only a periodic probe's failure raises a suspicion and moves local health;
-# a contact (a seed, or a dead member that may be back) is followed by a full state exchange.
-_PROBE, _CONTACT, _LAST_CALL = range(3)
-
-
-class _Probe:
-    """A probe in flight: a ping we sent and are waiting to see acknowledged."""
-
-    __slots__ = ("acked", "expected_nacks", "kind", "nacks", "target")
-
-    def __init__(self, target: Addr, kind: int) -> None:
-        self.target = target
-        self.kind = kind
-        self.acked = False
-        self.expected_nacks = 0
-        self.nacks = 0
-
-
 class Node:
     """One member of a mesh, as a state machine.
 
@@ -123,9 +106,7 @@ class Node:
         self._queue = BroadcastQueue(codec.update_size)
         self._awareness = Awareness(config.awareness_max)
         self._merge = Merger(self)
-        self._probes: dict[int, _Probe] = {}
-        self._relays: dict[int, tuple[Addr, int]] = {}
-        self._seq = rng.getrandbits(32)
+        self._detector = FailureDetector(self, rng.getrandbits(32))
         self._probe_token = 0
         self._announce_token = 0
         self._alone_interval = config.announce_min
@@ -269,7 +250,7 @@ class Node:
         fx = Effects()
         for addr in addrs:
             if addr != self.addr:
-                self._ping(now, addr, fx, _CONTACT)
+                self._detector.ping(now, addr, fx, CONTACT)
         return fx
 
     def set_identity(self, now: float, identity: bytes, tags: Tags | None = None) -> Effects:
@@ -302,45 +283,15 @@ class Node:
 
     def _on_ping_req(self, now: float, src: Addr, msg: PingReq, fx: Effects) -> None:
         self._merge.updates(now, msg.updates, fx)
-        target = self.members.get(msg.target)
-        # Only relay to members we count: a ping-req must not aim our traffic anywhere else.
-        if target is None or not target.counted or msg.target == self.addr:
-            self.stats["dropped:ping-req-target"] += 1
-            self._send(src, Nack(seq=msg.seq), fx)
-            return
-        seq = self._next_seq()
-        self._relays[seq] = (src, msg.seq)
-        self._send(msg.target, Ping(seq=seq), fx)
-        timeout = self._awareness.scale(self.config.probe_timeout)
-        fx.timers.append(SetTimer(now + timeout, RelayTimeout(seq)))
+        self._detector.relay(now, src, msg, fx)
 
     def _on_ack(self, now: float, src: Addr, msg: Ack, fx: Effects) -> None:
         self._merge.updates(now, msg.updates, fx)
-        relay = self._relays.pop(msg.seq, None)
-        if relay is not None:
-            requester, their_seq = relay
-            # Vouch for the target with its latest state: the requester may hold a suspicion
-            # that the target has refuted, and this ack may be its only news of that.
-            target = self.members.get(src)
-            vouch = target.as_update() if target and target.state == MemberState.ALIVE else None
-            self._send_ack(requester, their_seq, fx, first=vouch)
-            return
-        probe = self._probes.get(msg.seq)
-        if probe is None or probe.acked:
-            self.stats["dropped:unknown-seq"] += 1
-            return
-        probe.acked = True
-        if probe.kind == _PROBE:
-            self._awareness.apply(-1)
-        if src == probe.target and probe.kind != _LAST_CALL:
-            theirs = (msg.fingerprint, msg.members)
-            self._maybe_repair(now, src, theirs, fx, force=probe.kind == _CONTACT)
+        self._detector.acked(now, src, msg, fx)
 
     def _on_nack(self, now: float, src: Addr, msg: Nack, fx: Effects) -> None:
         self._merge.updates(now, msg.updates, fx)
-        probe = self._probes.get(msg.seq)
-        if probe is not None:
-            probe.nacks += 1
+        self._detector.nacked(msg)
 
     def _on_gossip(self, now: float, src: Addr, msg: Gossip, fx: Effects) -> None:
         self._merge.updates(now, msg.updates, fx)
@@ -400,52 +351,16 @@ class Node:
         interval = self._awareness.scale(self.config.probe_interval)
         self._probe_token += 1
         fx.timers.append(SetTimer(now + interval, ProbeTick(self._probe_token)))
-        target = self._order.next(self._is_peer)
-        if target is None:
-            return
-        self._ping(now, target, fx, _PROBE)
+        self._detector.probe_next(now, fx)
 
     def _on_probe_timeout(self, now: float, timer: ProbeTimeout, fx: Effects) -> None:
-        probe = self._probes.get(timer.seq)
-        if probe is None or probe.acked:
-            return
-        target = probe.target
-        helpers = self._order.sample(
-            self.config.indirect_checks, lambda a: a != target and self._is_peer(a)
-        )
-        probe.expected_nacks = len(helpers)
-        for helper in helpers:
-            self._send(helper, PingReq(seq=timer.seq, target=target), fx)
+        self._detector.direct_timeout(now, timer.seq, fx)
 
     def _on_probe_deadline(self, now: float, timer: ProbeDeadline, fx: Effects) -> None:
-        probe = self._probes.pop(timer.seq, None)
-        if probe is None or probe.acked or probe.kind != _PROBE:
-            return
-        if probe.expected_nacks:
-            # Missing nacks mean the helpers could not reach us either: we may be the slow one.
-            self._awareness.apply(probe.expected_nacks - probe.nacks)
-        else:
-            self._awareness.apply(1)
-        member = self.members.get(probe.target)
-        if member is None or not member.counted or self._leaving:
-            return
-        # Suspecting a member that is already suspect confirms the suspicion independently.
-        suspicion = Update(
-            addr=member.addr,
-            state=MemberState.SUSPECT,
-            incarnation=member.incarnation,
-            identity=member.identity,
-            origin=self.addr,
-        )
-        self._merge.update(now, suspicion, fx, spread=True)
-        # Lifeguard's buddy system: tell the suspect at once, so that a slow node refutes.
-        self._send(member.addr, Gossip(updates=(suspicion,)), fx)
+        self._detector.deadline(now, timer.seq, fx)
 
     def _on_relay_timeout(self, now: float, timer: RelayTimeout, fx: Effects) -> None:
-        relay = self._relays.pop(timer.seq, None)
-        if relay is not None:
-            requester, their_seq = relay
-            self._send(requester, Nack(seq=their_seq), fx)
+        self._detector.relay_timeout(timer.seq, fx)
 
     def _on_suspicion_timeout(self, now: float, timer: SuspicionTimeout, fx: Effects) -> None:
         self._merge.suspicion_expired(now, timer, fx)
@@ -495,7 +410,7 @@ class Node:
             return
         dead = [m.addr for m in self.members if m.state == MemberState.DEAD]
         if dead:
-            self._ping(now, self._rng.choice(dead), fx, _CONTACT)
+            self._detector.ping(now, self._rng.choice(dead), fx, CONTACT)
 
     def _on_fingerprint_check(self, now: float, timer: FingerprintCheck, fx: Effects) -> None:
         self._fingerprint_check_pending = False
@@ -546,21 +461,6 @@ class Node:
         # A node that has only just started has little to offer a newcomer.
         started = self._started_at if self._started_at is not None else now
         return now - started >= 2 * self.config.probe_interval
-
-    def _next_seq(self) -> int:
-        self._seq = (self._seq + 1) & 0xFFFFFFFFFFFFFFFF
-        return self._seq
-
-    def _ping(self, now: float, target: Addr, fx: Effects, kind: int) -> None:
-        """Ping ``target``; probes and last calls fall back to ping-reqs after the timeout."""
-        seq = self._next_seq()
-        self._probes[seq] = _Probe(target, kind)
-        self._send(target, Ping(seq=seq), fx)
-        if kind != _CONTACT:
-            timeout = self._awareness.scale(self.config.probe_timeout)
-            fx.timers.append(SetTimer(now + timeout, ProbeTimeout(seq)))
-        interval = self._awareness.scale(self.config.probe_interval)
-        fx.timers.append(SetTimer(now + interval, ProbeDeadline(seq)))
 
     def _send_ack(self, to: Addr, seq: int, fx: Effects, first: Update | None = None) -> None:
         ack = Ack(seq=seq, fingerprint=self.members.fingerprint(), members=self.members.counted)
@@ -634,9 +534,6 @@ class Node:
 
     def _track(self, addr: Addr) -> None:
         self._order.add(addr)
-
-    def _last_call(self, now: float, addr: Addr, fx: Effects) -> None:
-        self._ping(now, addr, fx, _LAST_CALL)
 
     def _refute(self, now: float, incarnation: int, fx: Effects) -> None:
         """Someone believes us suspect or dead at ``incarnation``: outrank it and say so."""
