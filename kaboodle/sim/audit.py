@@ -1,0 +1,112 @@
+"""Judging the nodes' events against the simulator's ground truth.
+
+Every PeerFailed and PeerLeft a node reports is classified at the moment it is reported: the
+target was really gone (crashed, or leaving), paused, cut off from the observer by a partition,
+or none of these -- a false failure, the thing Lifeguard exists to prevent.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Generic
+
+from kaboodle.protocol.addr import Addr
+from kaboodle.protocol.events import Event, PeerFailed, PeerLeft
+
+from .network import SimNetwork
+from .process import N, Process
+
+__all__ = ["FailureAudit", "Removal"]
+
+
+@dataclass(frozen=True, slots=True)
+class Removal:
+    """One node removing another from its view (a PeerFailed or PeerLeft event)."""
+
+    at: float
+    """Virtual time of the event."""
+    observer: int
+    """Host of the node that reported it."""
+    target: Addr
+    """The member it removed."""
+    target_host: int | None
+    """The host of that member, or None if no simulated process ever had the address."""
+    left: bool
+    """True for PeerLeft, False for PeerFailed."""
+    verdict: str
+    """``gone``, ``paused``, ``partitioned``, ``unknown`` or ``false``."""
+
+
+class FailureAudit(Generic[N]):
+    """Counts every event the nodes of ``network`` report and classifies every removal.
+
+    Attach it before running: it installs an event hook.
+    """
+
+    def __init__(self, network: SimNetwork[N]) -> None:
+        self._network = network
+        self._counts: dict[type, int] = {}
+        self.verdicts: Counter[str] = Counter()
+        """Removals by verdict."""
+        self.false_removals: list[Removal] = []
+        """The false failures themselves, for debugging (capped at ``keep``)."""
+        self.paused_removals: list[Removal] = []
+        """Removals of paused processes (capped at ``keep``)."""
+        self.keep = 1000
+        self.batches = 0
+        """How many node calls reported events: a cheap "something changed" counter."""
+        network.add_event_hook(self._on_events)
+
+    @property
+    def events(self) -> Counter[str]:
+        """Events reported, by class name (PeerJoined, PeerFailed, ...)."""
+        return Counter({kind.__name__: count for kind, count in self._counts.items()})
+
+    @property
+    def false_failures(self) -> int:
+        """Removals of a member that was live and reachable from the observer at the time."""
+        return self.verdicts["false"]
+
+    @property
+    def pause_false_failures(self) -> int:
+        """Removals of a member that was paused at the time (not counted as false failures:
+        a paused node is indistinguishable from a dead one, but its users may care)."""
+        return self.verdicts["paused"]
+
+    def _on_events(self, now: float, proc: Process[N], events: Sequence[Event]) -> None:
+        self.batches += 1
+        counts = self._counts
+        for event in events:
+            kind = type(event)
+            counts[kind] = counts.get(kind, 0) + 1
+            if kind is PeerFailed or kind is PeerLeft:
+                assert isinstance(event, (PeerFailed, PeerLeft))
+                self._judge(now, proc, event)
+
+    def _judge(self, now: float, observer: Process[N], event: PeerFailed | PeerLeft) -> None:
+        target = self._network.process_at(event.addr)
+        if target is None:
+            verdict = "unknown"
+        elif target.crashed or target.stopping:
+            verdict = "gone"
+        elif target.paused:
+            verdict = "paused"
+        elif target.group != observer.group:
+            verdict = "partitioned"
+        else:
+            verdict = "false"
+        self.verdicts[verdict] += 1
+        if verdict in ("false", "paused"):
+            removal = Removal(
+                at=now,
+                observer=observer.host,
+                target=event.addr,
+                target_host=None if target is None else target.host,
+                left=isinstance(event, PeerLeft),
+                verdict=verdict,
+            )
+            kept = self.false_removals if verdict == "false" else self.paused_removals
+            if len(kept) < self.keep:
+                kept.append(removal)
