@@ -97,8 +97,9 @@ def test_outdated_suspicion_is_answered_directly_with_our_refutation() -> None:
 def test_stale_alive_gossip_never_resurrects_a_dead_member() -> None:
     node = make()
     join(node, B, C)
+    suspect = Update(addr=C, state=MemberState.SUSPECT, incarnation=1, origin=B)
     dead = Update(addr=C, state=MemberState.DEAD, incarnation=1, origin=B)
-    fx = node.handle_message(1.0, B, Gossip(updates=(dead,)))
+    fx = node.handle_message(1.0, B, Gossip(updates=(suspect, dead)))
     assert PeerFailed(addr=C, incarnation=1) in fx.events
     for incarnation in (0, 1):
         node.handle_message(2.0, B, Gossip(updates=(alive(C, incarnation),)))
@@ -248,3 +249,39 @@ def test_sync_reply_goes_only_to_members_and_once_per_exchange() -> None:
     assert first and all(to == B and isinstance(m, Sync) for to, m in first)
     assert sent(node.handle_message(1.1, B, part)) == []
     assert sent(node.handle_message(1.2, STRANGER, part)) == []
+
+
+def test_news_of_an_unsuspected_death_is_suspected_first_and_can_be_refuted() -> None:
+    node = make()
+    join(node, B, C)
+    dead = Update(addr=C, state=MemberState.DEAD, incarnation=1, origin=B)
+    fx = node.handle_message(1.0, B, Gossip(updates=(dead,)))
+    assert PeerSuspected(addr=C, incarnation=1) in fx.events
+    assert node.counts(C)
+    [timer] = [t for t in fx.timers if type(t.timer).__name__ == "SuspicionTimeout"]
+    minimum, _ = node.config.suspicion_bounds(node.members.counted)
+    assert timer.at <= 1.0 + minimum  # the shortest timeout: the death was confirmed by B
+    node.handle_message(1.5, C, Gossip(updates=(alive(C, 2),)))
+    assert node.counts(C)
+    assert node.handle_timer(1.0 + minimum, timer.timer).events == []
+
+
+def test_a_frozen_node_buries_nobody_when_it_wakes() -> None:
+    node = make()
+    join(node, B, C)
+    suspect = Update(addr=C, state=MemberState.SUSPECT, incarnation=1, origin=B)
+    fx = node.handle_message(1.0, B, Gossip(updates=(suspect,)))
+    timers = [t for t in fx.timers if type(t.timer).__name__ == "SuspicionTimeout"]
+    late = max(t.at for t in timers) + 30.0  # woke long after every deadline
+    for t in timers:
+        assert not any(isinstance(e, PeerFailed) for e in node.handle_timer(late, t.timer).events)
+    assert node.counts(C)
+    assert node.stats["frozen"] >= 1
+
+
+def test_a_stranger_talking_to_us_is_contacted_for_a_full_exchange() -> None:
+    node = make()
+    join(node, B)
+    replies = sent(node.handle_message(2.0, STRANGER, Ping(seq=3)))
+    assert (STRANGER, Ping) in [(to, type(m)) for to, m in replies]
+    assert node.stats["stranger-contacts"] == 1

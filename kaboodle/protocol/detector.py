@@ -136,7 +136,7 @@ class FailureDetector:
         else:
             node._awareness.apply(1)
         member = node.members.get(probe.target)
-        if member is None or not member.counted or node.leaving:
+        if member is None or not member.counted or node.leaving or now < node.frozen_until:
             return
         # Suspecting a member that is already suspect confirms the suspicion independently.
         suspicion = Update(

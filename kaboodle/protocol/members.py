@@ -24,7 +24,7 @@ COUNTED = (MemberState.ALIVE, MemberState.SUSPECT)
 class Member:
     """What this node knows about one member. Mutable, owned by the :class:`MemberTable`."""
 
-    __slots__ = ("addr", "identity", "incarnation", "since", "state", "tags")
+    __slots__ = ("addr", "identity", "incarnation", "state", "tags")
 
     def __init__(
         self,
@@ -32,16 +32,13 @@ class Member:
         identity: bytes,
         incarnation: int,
         state: MemberState,
-        *,
-        tags: Tags,
-        since: float,
+        tags: Tags = (),
     ) -> None:
         self.addr = addr
         self.identity = identity
         self.incarnation = incarnation
         self.state = state
         self.tags = tags
-        self.since = since  # when the state last changed, for tombstone reaping
 
     @property
     def counted(self) -> bool:
@@ -96,6 +93,9 @@ class MemberTable:
         self._count = 0
         self._hash = 0
         self._fingerprint: int | None = None
+        # Dead and left members, with when they became so: reaping and re-probing look here
+        # instead of scanning the whole table.
+        self.tombstones: dict[Addr, float] = {}
 
     def __len__(self) -> int:
         return len(self._members)
@@ -109,6 +109,11 @@ class MemberTable:
     def get(self, addr: Addr) -> Member | None:
         """The member at ``addr``, or None."""
         return self._members.get(addr)
+
+    def state_of(self, addr: Addr) -> MemberState | None:
+        """The state of the member at ``addr``, or None if it is not in the table."""
+        member = self._members.get(addr)
+        return None if member is None else member.state
 
     @property
     def counted(self) -> int:
@@ -129,15 +134,18 @@ class MemberTable:
             self._fingerprint = zlib.crc32(b"".join([_chunk(m.addr, m.identity) for m in ordered]))
         return self._fingerprint
 
-    def add(self, member: Member) -> None:
+    def add(self, member: Member, now: float) -> None:
         """Insert a member not yet in the table."""
         self._members[member.addr] = member
         if member.counted:
             self._count_in(member)
+        else:
+            self.tombstones[member.addr] = now
 
     def remove(self, addr: Addr) -> None:
         """Forget a member entirely (a reaped tombstone)."""
         member = self._members.pop(addr)
+        self.tombstones.pop(addr, None)
         if member.counted:
             self._count_out(member.addr, member.identity)
 
@@ -155,7 +163,10 @@ class MemberTable:
         counted digest and fingerprint cache in step."""
         was_counted, old_identity = member.counted, member.identity
         if member.state != state:
-            member.since = now
+            if state <= MemberState.SUSPECT:
+                self.tombstones.pop(member.addr, None)
+            else:
+                self.tombstones[member.addr] = now
         member.state = state
         member.incarnation = incarnation
         if identity is not None:

@@ -65,22 +65,29 @@ class Merger:
         member = node.members.get(update.addr)
         if update.state == ALIVE:
             return self._alive(now, member, update, fx, spread)
+        if update.origin is not None and update.state != LEFT:
+            accuser = node.members.state_of(update.origin)
+            if accuser is not None and accuser != ALIVE:
+                # An accusation from a member we suspect or buried: it has been out of touch
+                # with us (the other side of a partition, or it is the slow one) and its news
+                # of our side is stale.
+                node.stats["ignored:accuser-dead"] += 1
+                return False
         if member is None:
             if update.state != SUSPECT and len(node.members) < cfg.max_members:
                 # A tombstone, so that older news of this member cannot bring it back.
-                node.members.add(
-                    Member(
-                        update.addr,
-                        update.identity,
-                        update.incarnation,
-                        update.state,
-                        tags=update.tags,
-                        since=now,
-                    )
+                member = Member(
+                    update.addr, update.identity, update.incarnation, update.state, update.tags
                 )
+                node.members.add(member, now)
             return False
         if update.state == SUSPECT:
             self._suspect(now, member, update, fx, spread)
+        elif update.state == DEAD and member.state == ALIVE:
+            # News of a death we never suspected may be stale: from the other side of a healed
+            # partition, or held by a node that was frozen. Suspect it on the shortest timeout
+            # instead: a live member refutes in time, a dead one is buried moments later.
+            self._suspect(now, member, _as_suspect(update), fx, spread, strong=True)
         else:
             self._bury(now, member, update, fx, spread)
         return False
@@ -108,6 +115,10 @@ class Merger:
             return
         if now < suspicion.deadline:
             return
+        if now < node.frozen_until:
+            # We were frozen: the refutation may be waiting in our input. Look again soon.
+            fx.timers.append(SetTimer(node.frozen_until, timer))
+            return
         dead = Update(
             addr=member.addr,
             state=DEAD,
@@ -126,15 +137,8 @@ class Merger:
             if len(node.members) >= node.config.max_members:
                 node.stats["dropped:table-full"] += 1
                 return False
-            member = Member(
-                update.addr,
-                update.identity,
-                update.incarnation,
-                ALIVE,
-                tags=update.tags,
-                since=now,
-            )
-            node.members.add(member)
+            member = Member(update.addr, update.identity, update.incarnation, ALIVE, update.tags)
+            node.members.add(member, now)
             node._track(update.addr)
             fx.events.append(_joined(update))
         elif update.incarnation <= member.incarnation:
@@ -180,7 +184,14 @@ class Merger:
         return True
 
     def _suspect(
-        self, now: float, member: Member, update: Update, fx: Effects, spread: bool
+        self,
+        now: float,
+        member: Member,
+        update: Update,
+        fx: Effects,
+        spread: bool,
+        *,
+        strong: bool = False,
     ) -> None:
         node = self._node
         if not member.counted or update.incarnation < member.incarnation:
@@ -197,8 +208,8 @@ class Merger:
         cfg = node.config
         minimum, maximum = cfg.suspicion_bounds(node.members.counted)
         expected = cfg.suspicion_confirmations
-        if node.members.counted - 2 < expected:
-            expected = 0  # too few members to wait for confirmations: use the minimum
+        if strong or node.members.counted - 2 < expected:
+            expected = 0  # confirmed already, or too few members to wait for confirmations
         self._token += 1
         suspicion = Suspicion(
             incarnation=update.incarnation,

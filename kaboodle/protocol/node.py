@@ -100,8 +100,8 @@ class Node:
         self.stats: Counter[str] = Counter()
         self._rng = rng
         self.members = MemberTable()
-        self._self = Member(addr, identity, incarnation, MemberState.ALIVE, tags=tags, since=0.0)
-        self.members.add(self._self)
+        self._self = Member(addr, identity, incarnation, MemberState.ALIVE, tags)
+        self.members.add(self._self, 0.0)
         self._order = ProbeOrder(rng)
         self._queue = BroadcastQueue(codec.update_size)
         self._awareness = Awareness(config.awareness_max)
@@ -111,6 +111,9 @@ class Node:
         self._announce_token = 0
         self._alone_interval = config.announce_min
         self._started_at: float | None = None
+        self._last_seen: float | None = None
+        self._last_stranger_contact = float("-inf")
+        self.frozen_until = float("-inf")
         self._last_announce = float("-inf")
         self._leaving = False
         self._view_changed_at = 0.0
@@ -198,12 +201,16 @@ class Node:
         self.stats["received"] += 1
         if src == self.addr:
             return fx  # our own announcement, looped back
+        self._notice_freeze(now)
         before = self.members.digest()
         handler = _HANDLERS.get(type(msg))
+        stranger = src not in self.members and type(msg) in _MEMBER_TRAFFIC
         if handler is None:
             self.stats["dropped:unexpected"] += 1
         else:
             handler(self, now, src, msg, fx)
+        if stranger:
+            self._contact_stranger(now, src, fx)
         if self._merge.outdated_about_us:
             # Gossip of our refutation missed this sender: tell it directly.
             self._merge.outdated_about_us = False
@@ -214,6 +221,7 @@ class Node:
     def handle_timer(self, now: float, timer: Timer) -> Effects:
         """Take a timer this node set earlier, now due."""
         fx = Effects()
+        self._notice_freeze(now)
         before = self.members.digest()
         _TIMERS[type(timer)](self, now, timer, fx)
         self._after(now, before, fx)
@@ -397,7 +405,7 @@ class Node:
     def _on_reap_tick(self, now: float, timer: ReapTick, fx: Effects) -> None:
         ttl = self.config.tombstone_ttl
         fx.timers.append(SetTimer(now + ttl / 2, ReapTick()))
-        expired = [m.addr for m in self.members if not m.counted and m.since + ttl <= now]
+        expired = [a for a, since in self.members.tombstones.items() if since + ttl <= now]
         for addr in expired:
             if addr != self.addr:
                 self.members.remove(addr)
@@ -408,7 +416,8 @@ class Node:
         fx.timers.append(SetTimer(now + self.config.reprobe_dead_interval * jitter, ReprobeTick()))
         if self._leaving:
             return
-        dead = [m.addr for m in self.members if m.state == MemberState.DEAD]
+        members = self.members
+        dead = [a for a in members.tombstones if members.state_of(a) == MemberState.DEAD]
         if dead:
             self._detector.ping(now, self._rng.choice(dead), fx, CONTACT)
 
@@ -422,6 +431,30 @@ class Node:
             )
 
     # ---------------------------------------------------------------- helpers
+
+    def _notice_freeze(self, now: float) -> None:
+        """Notice that this node was frozen (SIGSTOP, a stalled loop, a suspended VM).
+
+        Our ticks come at least every gossip (or probe) interval; a longer silence means we were
+        not running, so the probes and suspicions that ran out meanwhile say more about us than
+        about the others. For one probe interval we raise no suspicion and bury nobody.
+        """
+        cfg = self.config
+        tick = self._awareness.scale(cfg.probe_interval)
+        if cfg.gossip_interval > 0:
+            tick = min(tick, cfg.gossip_interval)
+        if self._last_seen is not None and now - self._last_seen > tick + cfg.probe_timeout:
+            self.stats["frozen"] += 1
+            self.frozen_until = now + self._awareness.scale(cfg.probe_interval)
+        self._last_seen = now
+
+    def _contact_stranger(self, now: float, src: Addr, fx: Effects) -> None:
+        # A member we did not know talks to us: our view is missing something (a lost
+        # announce, or we just joined). Ping it back; its ack starts a full exchange.
+        if now - self._last_stranger_contact >= self.config.probe_interval and not self._leaving:
+            self._last_stranger_contact = now
+            self.stats["stranger-contacts"] += 1
+            self._detector.ping(now, src, fx, CONTACT)
 
     def _after(self, now: float, before: tuple[int, int], fx: Effects) -> None:
         if self.members.digest() != before:
@@ -569,6 +602,9 @@ def _check_identity(identity: bytes, tags: Tags, config: Config) -> None:
     if list(tags) != sorted(dict(tags).items()):
         raise ValueError("tags must be (key, value) pairs sorted by key, each key once")
 
+
+# Messages only members send each other: one from a stranger means our view is incomplete.
+_MEMBER_TRAFFIC = (Ping, PingReq, Ack, Nack, Gossip)
 
 _HANDLERS: dict[type[Any], Callable[[Node, float, Addr, Any, Effects], None]] = {
     Ping: Node._on_ping,

@@ -21,14 +21,14 @@ class ProbeOrder:
     def __init__(self, rng: random.Random) -> None:
         self._rng = rng
         self._order: list[Addr] = []
-        self._listed: set[Addr] = set()
         self._next = 0
 
     def add(self, addr: Addr) -> None:
-        """Add a member at a random place among those not yet probed in this pass (O(1))."""
-        if addr in self._listed:
-            return
-        self._listed.add(addr)
+        """Add a member at a random place among those not yet probed in this pass (O(1)).
+
+        Call it when a member starts to count; a member that stopped counting and came back
+        may stand twice until the end of the pass, which costs one extra probe at most.
+        """
         self._order.append(addr)
         last = len(self._order) - 1
         swap = self._rng.randint(self._next, last)
@@ -45,8 +45,7 @@ class ProbeOrder:
                 self._next += 1
                 if eligible(addr):
                     return addr
-            self._order = [a for a in self._order if eligible(a)]
-            self._listed = set(self._order)
+            self._order = [a for a in dict.fromkeys(self._order) if eligible(a)]
             self._rng.shuffle(self._order)
             self._next = 0
         return None
