@@ -282,6 +282,9 @@ def test_a_frozen_node_buries_nobody_when_it_wakes() -> None:
 def test_a_stranger_talking_to_us_is_contacted_for_a_full_exchange() -> None:
     node = make()
     join(node, B)
+    contacts = node.stats["stranger-contacts"]
     replies = sent(node.handle_message(2.0, STRANGER, Ping(seq=3)))
     assert (STRANGER, Ping) in [(to, type(m)) for to, m in replies]
-    assert node.stats["stranger-contacts"] == 1
+    assert node.stats["stranger-contacts"] == contacts + 1
+    replies = sent(node.handle_message(2.1, STRANGER, Ping(seq=4)))
+    assert (STRANGER, Ping) not in [(to, type(m)) for to, m in replies]  # rate-limited
