@@ -83,10 +83,10 @@ class Merger:
             return False
         if update.state == SUSPECT:
             self._suspect(now, member, update, fx, spread)
-        elif update.state == DEAD and member.state == ALIVE:
+        elif update.state == DEAD and (member.state == ALIVE or now < node.frozen_until):
             # News of a death we never suspected may be stale: from the other side of a healed
-            # partition, or held by a node that was frozen. Suspect it on the shortest timeout
-            # instead: a live member refutes in time, a dead one is buried moments later.
+            # partition, or read by us late after we were frozen. Suspect it on the shortest
+            # timeout instead: a live member refutes in time, a dead one is buried soon after.
             self._suspect(now, member, _as_suspect(update), fx, spread, strong=True)
         else:
             self._bury(now, member, update, fx, spread)

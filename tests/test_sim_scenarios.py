@@ -1,0 +1,147 @@
+"""Protocol behaviour at mesh scale, in the seeded simulator: seconds of wall time each."""
+
+from __future__ import annotations
+
+import pytest
+
+from kaboodle.protocol.codec import encode
+from kaboodle.protocol.events import PeerJoined, PeerLeft
+from kaboodle.protocol.messages import Gossip, MemberState, Update
+from kaboodle.sim.cluster import Cluster
+
+
+@pytest.mark.parametrize("size", [8, 100])
+def test_a_mesh_started_together_converges_on_the_true_fingerprint(size: int) -> None:
+    cluster = Cluster(size, seed=size)
+    at = cluster.run_until_converged(10.0)
+    assert at is not None and at < 3.0
+    assert set(cluster.fingerprints().values()) == {cluster.true_fingerprint()}
+
+
+def test_a_killed_node_is_removed_by_every_live_node() -> None:
+    cluster = Cluster(16, seed=3)
+    assert cluster.run_until_converged(10.0) is not None
+    victim = cluster.live_hosts()[5]
+    addr = cluster.addr(victim)
+    cluster.crash(victim)
+    killed_at = cluster.now
+    gone_at = cluster.run_until_forgotten([addr], killed_at + 30.0)
+    assert gone_at is not None and gone_at - killed_at < 10.0
+    assert cluster.run_until_converged(gone_at + 5.0) is not None
+    assert cluster.audit.false_failures == 0
+
+
+def test_a_restarted_node_rejoins_at_its_new_address_and_the_old_one_is_forgotten() -> None:
+    cluster = Cluster(12, seed=4)
+    assert cluster.run_until_converged(10.0) is not None
+    host = cluster.live_hosts()[2]
+    old = cluster.addr(host)
+    cluster.run_for(5.0)
+    cluster.restart(host)
+    new = cluster.addr(host)
+    assert new != old
+    start = cluster.now
+    assert cluster.run_until_forgotten([old], start + 30.0) is not None
+    assert cluster.run_until_converged(cluster.now + 30.0) is not None
+    assert cluster.counted_by(new) == len(cluster.live_hosts())
+    assert cluster.audit.false_failures == 0
+
+
+def test_graceful_leave_is_seen_as_left_by_everyone_within_a_second() -> None:
+    cluster = Cluster(20, seed=5)
+    assert cluster.run_until_converged(10.0) is not None
+    events = cluster.record_events()
+    host = cluster.live_hosts()[7]
+    addr = cluster.addr(host)
+    cluster.stop(host)
+    stopped_at = cluster.now
+    gone_at = cluster.run_until_forgotten([addr], stopped_at + 5.0)
+    assert gone_at is not None and gone_at - stopped_at < 1.0
+    left_by = {h for _, h, e in events if isinstance(e, PeerLeft) and e.addr == addr}
+    assert left_by == set(cluster.live_hosts())
+    assert cluster.audit.false_failures == 0
+
+
+def test_a_pause_shorter_than_the_suspicion_timeout_removes_nobody() -> None:
+    cluster = Cluster(16, seed=6)
+    assert cluster.run_until_converged(10.0) is not None
+    minimum, _ = cluster.config.suspicion_bounds(16)
+    paused = cluster.live_hosts()[:2]
+    for host in paused:
+        cluster.pause(host)
+    cluster.run_for(minimum * 0.9)
+    for host in paused:
+        cluster.resume(host)
+    cluster.run_for(10.0)
+    assert cluster.audit.verdicts["paused"] == 0
+    assert cluster.audit.false_failures == 0
+    assert cluster.converged()
+
+
+def test_a_long_pause_is_detected_and_the_node_rejoins_after_it() -> None:
+    cluster = Cluster(16, seed=7)
+    assert cluster.run_until_converged(10.0) is not None
+    host = cluster.live_hosts()[3]
+    addr = cluster.addr(host)
+    cluster.pause(host)
+    assert cluster.run_until_forgotten([addr], cluster.now + 30.0) is not None
+    cluster.resume(host)
+    assert cluster.run_until_converged(cluster.now + 30.0) is not None
+    assert cluster.counted_by(addr) == 16
+    assert cluster.audit.false_failures == 0
+
+
+@pytest.mark.parametrize("seconds", [5.0, 40.0])
+def test_a_healed_partition_merges_back_into_one_mesh(seconds: float) -> None:
+    cluster = Cluster(24, seed=8)
+    assert cluster.run_until_converged(10.0) is not None
+    hosts = cluster.live_hosts()
+    cluster.partition([hosts[:12], hosts[12:]])
+    cluster.run_for(seconds)
+    cluster.heal()
+    healed = cluster.run_until_converged(cluster.now + 60.0)
+    assert healed is not None
+    assert cluster.fingerprints()[hosts[0]] == cluster.true_fingerprint()
+
+
+def test_twenty_percent_loss_for_five_minutes_causes_no_false_failure() -> None:
+    cluster = Cluster(32, seed=9, loss=0.2)
+    assert cluster.run_until_converged(60.0) is not None
+    cluster.run_until(300.0)
+    assert cluster.audit.false_failures == 0
+    assert cluster.audit.events["PeerSuspected"] > 0  # the loss was felt, and survived
+
+
+def test_stale_gossip_never_resurrects_a_dead_member() -> None:
+    cluster = Cluster(8, seed=10)
+    assert cluster.run_until_converged(10.0) is not None
+    victim = cluster.live_hosts()[1]
+    ghost = cluster.node(victim).members.get(cluster.addr(victim))
+    assert ghost is not None
+    stale = Update(
+        addr=ghost.addr,
+        state=MemberState.ALIVE,
+        incarnation=ghost.incarnation,
+        identity=ghost.identity,
+    )
+    cluster.crash(victim)
+    assert cluster.run_until_forgotten([ghost.addr], cluster.now + 30.0) is not None
+    joined = cluster.record_events()
+    for host in cluster.live_hosts():
+        cluster.network.inject(
+            host, cluster.addr(cluster.live_hosts()[0]), encode(Gossip(updates=(stale,)))
+        )
+    cluster.run_for(5.0)
+    assert cluster.counted_by(ghost.addr) == 0
+    assert not any(isinstance(e, PeerJoined) and e.addr == ghost.addr for _, _, e in joined)
+
+
+def test_a_newcomer_syncs_a_thousand_member_state() -> None:
+    cluster = Cluster(1000, seed=11)
+    assert cluster.run_until_converged(10.0) is not None
+    cluster.run_for(3.0)
+    newcomer = cluster.add_node()
+    at = cluster.run_until_converged(cluster.now + 10.0)
+    assert at is not None
+    assert cluster.node(newcomer).members.counted == 1001
+    assert cluster.node(newcomer).stats["received"] > 1
