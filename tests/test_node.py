@@ -99,12 +99,12 @@ def test_stale_alive_gossip_never_resurrects_a_dead_member() -> None:
     join(node, B, C)
     suspect = Update(addr=C, state=MemberState.SUSPECT, incarnation=1, origin=B)
     dead = Update(addr=C, state=MemberState.DEAD, incarnation=1, origin=B)
-    fx = node.handle_message(1.0, B, Gossip(updates=(suspect, dead)))
+    fx = node.handle_message(0.2, B, Gossip(updates=(suspect, dead)))
     assert PeerFailed(addr=C, incarnation=1) in fx.events
     for incarnation in (0, 1):
-        node.handle_message(2.0, B, Gossip(updates=(alive(C, incarnation),)))
+        node.handle_message(0.3, B, Gossip(updates=(alive(C, incarnation),)))
         assert not node.counts(C)
-    fx = node.handle_message(3.0, B, Gossip(updates=(alive(C, 2),)))
+    fx = node.handle_message(0.4, B, Gossip(updates=(alive(C, 2),)))
     assert node.counts(C)
     assert any(isinstance(e, PeerJoined) for e in fx.events)
 

@@ -100,6 +100,8 @@ class FailureDetector:
         probe.acked = True
         if probe.kind == PROBE:
             node._awareness.apply(-1)
+        elif probe.kind == LAST_CALL:
+            node._merge.reprieve(now, probe.target, fx)
         if src == probe.target and probe.kind != LAST_CALL:
             theirs = (msg.fingerprint, msg.members)
             node._maybe_repair(now, src, theirs, fx, force=probe.kind == CONTACT)

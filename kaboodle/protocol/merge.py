@@ -129,6 +129,19 @@ class Merger:
         )
         self._bury(now, member, dead, fx, spread=True)
 
+    def reprieve(self, now: float, addr: Addr, fx: Effects) -> None:
+        """The suspect answered our last call, yet no refutation reached us (lost, or the
+        answer came through a helper that had not heard it): it is alive, so run the
+        suspicion again rather than bury a member that just spoke."""
+        suspicion = self.suspicions.get(addr)
+        member = self._node.members.get(addr)
+        if suspicion is None or member is None or member.state != SUSPECT:
+            return
+        self._node.stats["reprieves"] += 1
+        suspicion.start = now
+        suspicion.pinged = False
+        self._schedule(suspicion, member, fx)
+
     def _alive(
         self, now: float, member: Member | None, update: Update, fx: Effects, spread: bool
     ) -> bool:

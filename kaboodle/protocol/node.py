@@ -111,7 +111,7 @@ class Node:
         self._announce_token = 0
         self._alone_interval = config.announce_min
         self._started_at: float | None = None
-        self._last_seen: float | None = None
+        self._last_seen = float("inf")  # no gap before the first call
         self._last_stranger_contact = float("-inf")
         self.frozen_until = float("-inf")
         self._last_announce = float("-inf")
@@ -204,7 +204,7 @@ class Node:
         self._notice_freeze(now)
         before = self.members.digest()
         handler = _HANDLERS.get(type(msg))
-        stranger = src not in self.members and type(msg) in _MEMBER_TRAFFIC
+        stranger = type(msg) in _MEMBER_TRAFFIC and src not in self.members
         if handler is None:
             self.stats["dropped:unexpected"] += 1
         else:
@@ -439,14 +439,17 @@ class Node:
         not running, so the probes and suspicions that ran out meanwhile say more about us than
         about the others. For one probe interval we raise no suspicion and bury nobody.
         """
+        gap = now - self._last_seen
+        self._last_seen = now
         cfg = self.config
+        if gap <= cfg.probe_timeout:
+            return  # the common case, decided without the arithmetic below
         tick = self._awareness.scale(cfg.probe_interval)
         if cfg.gossip_interval > 0:
             tick = min(tick, cfg.gossip_interval)
-        if self._last_seen is not None and now - self._last_seen > tick + cfg.probe_timeout:
+        if gap > tick + cfg.probe_timeout:
             self.stats["frozen"] += 1
             self.frozen_until = now + self._awareness.scale(cfg.probe_interval)
-        self._last_seen = now
 
     def _contact_stranger(self, now: float, src: Addr, fx: Effects) -> None:
         # A member we did not know talks to us: our view is missing something (a lost
