@@ -18,11 +18,11 @@ __all__ = ["PROFILES", "Config"]
 class Config:
     """Protocol settings. Times are in seconds, sizes in bytes; invalid values raise ValueError."""
 
-    probe_interval: float = 1.0
+    probe_interval: float = 0.5
     """Seconds between two probes by this node (scaled by the local health multiplier).
     Shorter finds failures sooner at the cost of more traffic; keep it >= 2 x probe_timeout."""
 
-    probe_timeout: float = 0.5
+    probe_timeout: float = 0.25
     """Seconds to wait for a direct ack before asking others (scaled by local health)."""
 
     indirect_checks: int = 3

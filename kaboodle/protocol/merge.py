@@ -23,7 +23,11 @@ from .timers import SuspicionTimeout
 if TYPE_CHECKING:
     from .node import Node
 
-__all__ = ["Merger"]
+__all__ = ["LAST_CALLS", "Merger"]
+
+LAST_CALLS = 2
+"""Probes a suspicion holder sends the suspect before burying it; each is an independent
+chance (direct ping and ping-reqs) for a live suspect to show its refutation."""
 
 ALIVE, SUSPECT, DEAD, LEFT = MemberState
 
@@ -95,9 +99,10 @@ class Merger:
     def suspicion_expired(self, now: float, timer: SuspicionTimeout, fx: Effects) -> None:
         """A suspicion timer came due: ask the suspect one last time, then declare it dead.
 
-        Gossip of a refutation can miss a node (under heavy loss it does, now and then), so a
-        probe interval before the deadline we probe the suspect with our suspicion in front; a
-        live suspect answers with its refutation, which clears the suspicion before it expires.
+        Gossip of a refutation can miss a node (under heavy loss it does, now and then), so in
+        the last probe intervals before the deadline we probe the suspect (LAST_CALLS times)
+        with our suspicion in front; a live suspect answers with its refutation, which clears
+        the suspicion before it expires. Only holders the refutation missed get this far.
         """
         suspicion = self.suspicions.get(timer.addr)
         if suspicion is None or suspicion.token != timer.token:
@@ -106,10 +111,10 @@ class Merger:
         member = node.members.get(timer.addr)
         if member is None or member.state != SUSPECT:
             return
-        if not suspicion.pinged:
-            if now < suspicion.deadline - self._last_call_lead():
+        if suspicion.calls_left:
+            if now < suspicion.deadline - self._last_call_lead(suspicion):
                 return
-            suspicion.pinged = True
+            suspicion.calls_left -= 1
             node._detector.ping(now, member.addr, fx, LAST_CALL)
             self._schedule(suspicion, member, fx)
             return
@@ -139,7 +144,7 @@ class Merger:
             return
         self._node.stats["reprieves"] += 1
         suspicion.start = now
-        suspicion.pinged = False
+        suspicion.calls_left = LAST_CALLS
         self._schedule(suspicion, member, fx)
 
     def _alive(
@@ -232,6 +237,7 @@ class Merger:
             maximum=maximum,
             expected=expected,
             token=self._token,
+            calls=LAST_CALLS,
         )
         self.suspicions[member.addr] = suspicion
         self._schedule(suspicion, member, fx)
@@ -275,13 +281,13 @@ class Merger:
     def _schedule(self, suspicion: Suspicion, member: Member, fx: Effects) -> None:
         timer = SuspicionTimeout(member.addr, suspicion.incarnation, suspicion.token)
         due = suspicion.deadline
-        if not suspicion.pinged:
-            due = max(suspicion.start, due - self._last_call_lead())
+        if suspicion.calls_left:
+            due = max(suspicion.start, due - self._last_call_lead(suspicion))
         fx.timers.append(SetTimer(due, timer))
 
-    def _last_call_lead(self) -> float:
-        # Room for a whole probe, ping-reqs included, before the deadline.
-        return self._node.config.probe_interval
+    def _last_call_lead(self, suspicion: Suspicion) -> float:
+        # Room for a whole probe, ping-reqs included, before each remaining call.
+        return self._node.config.probe_interval * suspicion.calls_left
 
 
 def _as_suspect(update: Update) -> Update:

@@ -22,12 +22,12 @@ class Suspicion:
     """One running suspicion about a member at one incarnation."""
 
     __slots__ = (
+        "calls_left",
         "confirmations",
         "expected",
         "incarnation",
         "maximum",
         "minimum",
-        "pinged",
         "start",
         "token",
     )
@@ -42,6 +42,7 @@ class Suspicion:
         maximum: float,
         expected: int,
         token: int,
+        calls: int = 0,
     ) -> None:
         self.incarnation = incarnation
         self.start = start
@@ -49,7 +50,7 @@ class Suspicion:
         self.maximum = maximum
         self.expected = expected
         self.token = token
-        self.pinged = False  # the last-call ping before the deadline has been sent
+        self.calls_left = calls  # last-call probes still to send before the deadline
         # The member that raised the suspicion is not a confirmation of it.
         self.confirmations: set[Addr] = {origin}
 
