@@ -153,8 +153,8 @@ class Config:
     def local(cls, **changes: Any) -> Config:
         """Fast timing for nodes on one machine (loopback or network namespaces)."""
         base: dict[str, Any] = {
-            "probe_interval": 0.5,
-            "probe_timeout": 0.2,
+            "probe_interval": 0.25,
+            "probe_timeout": 0.1,
             "suspicion_mult": 2.0,
             "gossip_interval": 0.1,
             "push_pull_interval": 15.0,
