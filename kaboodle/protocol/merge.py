@@ -159,22 +159,15 @@ class Merger:
             node.members.add(member, now)
             node._track(update.addr)
             fx.events.append(_joined(update))
+            joined = True
         elif update.incarnation <= member.incarnation:
             return False
-        elif not member.counted:
-            node.members.change(
-                member,
-                state=ALIVE,
-                incarnation=update.incarnation,
-                now=now,
-                identity=update.identity,
-                tags=update.tags,
-            )
-            node._track(update.addr)
-            fx.events.append(_joined(update))
         else:
-            was_suspect = member.state == SUSPECT
-            changed = member.identity != update.identity or member.tags != update.tags
+            joined = not member.counted
+            noticed = member.state == SUSPECT or (member.identity, member.tags) != (
+                update.identity,
+                update.tags,
+            )
             node.members.change(
                 member,
                 state=ALIVE,
@@ -184,7 +177,10 @@ class Merger:
                 tags=update.tags,
             )
             self.suspicions.pop(update.addr, None)
-            if was_suspect or changed:
+            if joined:
+                node._track(update.addr)
+                fx.events.append(_joined(update))
+            elif noticed:
                 fx.events.append(
                     PeerUpdated(
                         addr=update.addr,
@@ -194,12 +190,9 @@ class Merger:
                         tags=update.tags,
                     )
                 )
-            if spread:
-                node._queue_update(update)
-            return False
         if spread:
             node._queue_update(update)
-        return True
+        return joined
 
     def _suspect(
         self,
