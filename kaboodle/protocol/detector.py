@@ -90,7 +90,7 @@ class FailureDetector:
             # Vouch for the target with its latest state: the requester may hold a suspicion
             # that the target has refuted, and this ack may be its only news of that.
             target = node.members.get(src)
-            vouch = target.as_update() if target and target.state == MemberState.ALIVE else None
+            vouch = target if target and target.state == MemberState.ALIVE else None
             node._send_ack(requester, their_seq, fx, first=vouch)
             return
         probe = self._probes.get(msg.seq)

@@ -1,5 +1,9 @@
 """The member table: who this node knows, in which state, and the summaries of that view.
 
+A member's record is an :class:`Update`: immutable, replaced on every change. Nodes that hear
+the same news hold the same object (the codec reuses decoded updates, the simulator decodes a
+multicast once), which is what lets ten thousand simulated nodes' views fit in memory.
+
 The table keeps tombstones of dead and left members (so stale gossip cannot revive them), the
 counted set's order-independent digest in O(1) per change, and the exact fingerprint, computed
 lazily and cached until the counted set changes.
@@ -13,48 +17,11 @@ from functools import lru_cache
 
 from .addr import Addr
 from .fingerprint import fingerprint_chunk
-from .messages import MemberState, Tags, Update
+from .messages import MemberState, Update
 
-__all__ = ["Member", "MemberTable", "digest_of"]
+__all__ = ["MemberTable", "digest_of"]
 
 _MASK64 = (1 << 64) - 1
-COUNTED = (MemberState.ALIVE, MemberState.SUSPECT)
-
-
-class Member:
-    """What this node knows about one member. Mutable, owned by the :class:`MemberTable`."""
-
-    __slots__ = ("addr", "identity", "incarnation", "state", "tags")
-
-    def __init__(
-        self,
-        addr: Addr,
-        identity: bytes,
-        incarnation: int,
-        state: MemberState,
-        tags: Tags = (),
-    ) -> None:
-        self.addr = addr
-        self.identity = identity
-        self.incarnation = incarnation
-        self.state = state
-        self.tags = tags
-
-    @property
-    def counted(self) -> bool:
-        """Alive and suspect members count towards the fingerprint; dead and left do not."""
-        return self.state <= MemberState.SUSPECT
-
-    def as_update(self, origin: Addr | None = None) -> Update:
-        """This member's state as a gossip or sync update."""
-        return Update(
-            addr=self.addr,
-            state=self.state,
-            incarnation=self.incarnation,
-            identity=self.identity,
-            tags=self.tags,
-            origin=origin,
-        )
 
 
 @lru_cache(maxsize=1 << 16)
@@ -89,7 +56,7 @@ class MemberTable:
     """All members this node knows, self included, keyed by address."""
 
     def __init__(self) -> None:
-        self._members: dict[Addr, Member] = {}
+        self._members: dict[Addr, Update] = {}
         self._count = 0
         self._hash = 0
         self._fingerprint: int | None = None
@@ -103,10 +70,10 @@ class MemberTable:
     def __contains__(self, addr: object) -> bool:
         return addr in self._members
 
-    def __iter__(self) -> Iterator[Member]:
+    def __iter__(self) -> Iterator[Update]:
         return iter(self._members.values())
 
-    def get(self, addr: Addr) -> Member | None:
+    def get(self, addr: Addr) -> Update | None:
         """The member at ``addr``, or None."""
         return self._members.get(addr)
 
@@ -134,7 +101,7 @@ class MemberTable:
             self._fingerprint = zlib.crc32(b"".join([_chunk(m.addr, m.identity) for m in ordered]))
         return self._fingerprint
 
-    def add(self, member: Member, now: float) -> None:
+    def add(self, member: Update, now: float) -> None:
         """Insert a member not yet in the table."""
         self._members[member.addr] = member
         if member.counted:
@@ -147,45 +114,32 @@ class MemberTable:
         member = self._members.pop(addr)
         self.tombstones.pop(addr, None)
         if member.counted:
-            self._count_out(member.addr, member.identity)
+            self._count_out(member)
 
-    def change(
-        self,
-        member: Member,
-        *,
-        state: MemberState,
-        incarnation: int,
-        now: float,
-        identity: bytes | None = None,
-        tags: Tags | None = None,
-    ) -> None:
-        """Change a member's state, incarnation and optionally identity and tags, keeping the
-        counted digest and fingerprint cache in step."""
-        was_counted, old_identity = member.counted, member.identity
-        if member.state != state:
-            if state <= MemberState.SUSPECT:
+    def put(self, member: Update, now: float) -> Update:
+        """Replace the record of a member already in the table with ``member``, keeping the
+        counted digest, fingerprint cache and tombstones in step; returns ``member``."""
+        old = self._members[member.addr]
+        self._members[member.addr] = member
+        if old.state != member.state:
+            if member.counted:
                 self.tombstones.pop(member.addr, None)
             else:
                 self.tombstones[member.addr] = now
-        member.state = state
-        member.incarnation = incarnation
-        if identity is not None:
-            member.identity = identity
-        if tags is not None:
-            member.tags = tags
-        if was_counted == member.counted and old_identity == member.identity:
-            return  # alive <-> suspect, or between uncounted states: the view is unchanged
-        if was_counted:
-            self._count_out(member.addr, old_identity)
+        if old.counted == member.counted and old.identity == member.identity:
+            return member  # alive <-> suspect, or between uncounted states: same view
+        if old.counted:
+            self._count_out(old)
         if member.counted:
             self._count_in(member)
+        return member
 
-    def _count_in(self, member: Member) -> None:
+    def _count_in(self, member: Update) -> None:
         self._count += 1
         self._hash = (self._hash + _entry_hash(member.addr, member.identity)) & _MASK64
         self._fingerprint = None
 
-    def _count_out(self, addr: Addr, identity: bytes) -> None:
+    def _count_out(self, member: Update) -> None:
         self._count -= 1
-        self._hash = (self._hash - _entry_hash(addr, identity)) & _MASK64
+        self._hash = (self._hash - _entry_hash(member.addr, member.identity)) & _MASK64
         self._fingerprint = None

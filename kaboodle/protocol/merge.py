@@ -15,7 +15,6 @@ from .addr import Addr
 from .detector import LAST_CALL
 from .effects import Effects, SetTimer
 from .events import PeerFailed, PeerJoined, PeerLeft, PeerSuspected, PeerUpdated
-from .members import Member
 from .messages import MemberState, Update
 from .suspicion import Suspicion
 from .timers import SuspicionTimeout
@@ -80,10 +79,7 @@ class Merger:
         if member is None:
             if update.state != SUSPECT and len(node.members) < cfg.max_members:
                 # A tombstone, so that older news of this member cannot bring it back.
-                member = Member(
-                    update.addr, update.identity, update.incarnation, update.state, update.tags
-                )
-                node.members.add(member, now)
+                node.members.add(update, now)
             return False
         if update.state == SUSPECT:
             self._suspect(now, member, update, fx, spread)
@@ -148,15 +144,14 @@ class Merger:
         self._schedule(suspicion, member, fx)
 
     def _alive(
-        self, now: float, member: Member | None, update: Update, fx: Effects, spread: bool
+        self, now: float, member: Update | None, update: Update, fx: Effects, spread: bool
     ) -> bool:
         node = self._node
         if member is None:
             if len(node.members) >= node.config.max_members:
                 node.stats["dropped:table-full"] += 1
                 return False
-            member = Member(update.addr, update.identity, update.incarnation, ALIVE, update.tags)
-            node.members.add(member, now)
+            node.members.add(update, now)
             node._track(update.addr)
             fx.events.append(_joined(update))
             joined = True
@@ -168,14 +163,7 @@ class Merger:
                 update.identity,
                 update.tags,
             )
-            node.members.change(
-                member,
-                state=ALIVE,
-                incarnation=update.incarnation,
-                now=now,
-                identity=update.identity,
-                tags=update.tags,
-            )
+            node.members.put(update, now)
             self.suspicions.pop(update.addr, None)
             if joined:
                 node._track(update.addr)
@@ -197,7 +185,7 @@ class Merger:
     def _suspect(
         self,
         now: float,
-        member: Member,
+        member: Update,
         update: Update,
         fx: Effects,
         spread: bool,
@@ -215,7 +203,9 @@ class Merger:
                 if spread:
                     node._queue_update(update)
             return
-        node.members.change(member, state=SUSPECT, incarnation=update.incarnation, now=now)
+        member = node.members.put(
+            member.changed(state=SUSPECT, incarnation=update.incarnation, origin=None), now
+        )
         cfg = node.config
         minimum, maximum = cfg.suspicion_bounds(node.members.counted)
         expected = cfg.suspicion_confirmations
@@ -238,12 +228,14 @@ class Merger:
         if spread:
             node._queue_update(update)
 
-    def _bury(self, now: float, member: Member, update: Update, fx: Effects, spread: bool) -> None:
+    def _bury(self, now: float, member: Update, update: Update, fx: Effects, spread: bool) -> None:
         node = self._node
         if not member.counted or update.incarnation < member.incarnation:
             return
         state = LEFT if update.state == LEFT else DEAD
-        node.members.change(member, state=state, incarnation=update.incarnation, now=now)
+        node.members.put(
+            member.changed(state=state, incarnation=update.incarnation, origin=None), now
+        )
         self.suspicions.pop(member.addr, None)
         if state == LEFT:
             fx.events.append(PeerLeft(addr=member.addr, incarnation=update.incarnation))
@@ -271,7 +263,7 @@ class Merger:
             node._awareness.apply(1)
         node._refute(now, max(update.incarnation, node.incarnation), fx)
 
-    def _schedule(self, suspicion: Suspicion, member: Member, fx: Effects) -> None:
+    def _schedule(self, suspicion: Suspicion, member: Update, fx: Effects) -> None:
         timer = SuspicionTimeout(member.addr, suspicion.incarnation, suspicion.token)
         due = suspicion.deadline
         if suspicion.calls_left:

@@ -6,8 +6,9 @@ Messages are frozen, slotted, keyword-only dataclasses compared with ``==``. The
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
+from typing import Any
 
 from .addr import Addr
 
@@ -54,6 +55,15 @@ class Update:
     identity: bytes = b""
     tags: Tags = ()
     origin: Addr | None = None
+
+    @property
+    def counted(self) -> bool:
+        """Alive and suspect members count towards the fingerprint; dead and left do not."""
+        return self.state <= MemberState.SUSPECT
+
+    def changed(self, **fields: Any) -> Update:
+        """A copy with some fields changed."""
+        return replace(self, **fields)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -24,7 +24,7 @@ from .config import Config
 from .detector import CONTACT, FailureDetector
 from .effects import Effects, Multicast, Send, SetTimer
 from .events import FingerprintChanged
-from .members import Member, MemberTable
+from .members import MemberTable
 from .merge import Merger
 from .messages import (
     Ack,
@@ -100,7 +100,14 @@ class Node:
         self.stats: Counter[str] = Counter()
         self._rng = rng
         self.members = MemberTable()
-        self._self = Member(addr, identity, incarnation, MemberState.ALIVE, tags)
+        # Our own record, kept at hand; every change to it goes through MemberTable.put.
+        self._self = Update(
+            addr=addr,
+            state=MemberState.ALIVE,
+            incarnation=incarnation,
+            identity=identity,
+            tags=tags,
+        )
         self.members.add(self._self, 0.0)
         self._order = ProbeOrder(rng)
         self._queue = BroadcastQueue(codec.update_size)
@@ -172,7 +179,7 @@ class Node:
             return fx
         self._started_at = now
         self._view_changed_at = now
-        self._queue.push(self._self.as_update())
+        self._queue.push(self._self)
         self._announce(now, fx)
         cfg = self.config
         fx.timers.append(SetTimer(now + self._rng.uniform(0, cfg.probe_interval), ProbeTick(0)))
@@ -214,7 +221,7 @@ class Node:
         if self._merge.outdated_about_us:
             # Gossip of our refutation missed this sender: tell it directly.
             self._merge.outdated_about_us = False
-            fx.sends.append(Send(src, codec.encode(Gossip(updates=(self._self.as_update(),)))))
+            fx.sends.append(Send(src, codec.encode(Gossip(updates=(self._self,)))))
         self._after(now, before, fx)
         return fx
 
@@ -238,10 +245,7 @@ class Node:
             return fx
         before = self.members.digest()
         self._leaving = True
-        self.members.change(
-            self._self, state=MemberState.LEFT, incarnation=self.incarnation, now=now
-        )
-        update = self._self.as_update()
+        update = self._set_self(now, state=MemberState.LEFT)
         self._queue.push(update)
         limit = self._retransmit_limit()
         for target in self._order.sample(2 * self.config.gossip_nodes, self._is_peer):
@@ -271,15 +275,9 @@ class Node:
         _check_identity(identity, tags, self.config)
         fx = Effects()
         before = self.members.digest()
-        self.members.change(
-            self._self,
-            state=self._self.state,
-            incarnation=self.incarnation + 1,
-            now=now,
-            identity=identity,
-            tags=tags,
+        self._queue.push(
+            self._set_self(now, incarnation=self.incarnation + 1, identity=identity, tags=tags)
         )
-        self._queue.push(self._self.as_update())
         self._after(now, before, fx)
         return fx
 
@@ -312,7 +310,7 @@ class Node:
         known = self.members.get(src)
         if known is not None and not known.counted and known.incarnation >= update.incarnation:
             # It does not know we buried it (a healed partition): tell it, so it can refute.
-            self._send(src, Gossip(updates=(known.as_update(origin=self.addr),)), fx)
+            self._send(src, Gossip(updates=(known.changed(origin=self.addr),)), fx)
             return
         # The whole group heard the multicast, so there is no need to gossip it on.
         joined = self._merge.update(now, update, fx, spread=False)
@@ -470,7 +468,7 @@ class Node:
             fx.timers.append(SetTimer(now + self.config.event_delay, FingerprintCheck()))
 
     def _announce(self, now: float, fx: Effects) -> None:
-        fx.sends.append(Multicast(codec.encode(Announce(member=self._self.as_update()))))
+        fx.sends.append(Multicast(codec.encode(Announce(member=self._self))))
         self._last_announce = now
         if self.members.counted > 1:
             interval = self.config.announce_idle
@@ -523,9 +521,9 @@ class Node:
         refute), or, when it is a stranger, who we are."""
         member = self.members.get(addr)
         if member is None:
-            return self._self.as_update()
+            return self._self
         if member.state != MemberState.ALIVE:
-            return member.as_update(origin=self.addr)
+            return member.changed(origin=self.addr)
         return None
 
     def _budget(self) -> int:
@@ -552,7 +550,7 @@ class Node:
         self._push_state(now, peer, fx, reply=True)
 
     def _push_state(self, now: float, to: Addr, fx: Effects, *, reply: bool) -> None:
-        state = [m.as_update() for m in self.members]
+        state = list(self.members)
         parts = split_state(
             state,
             exchange=self._rng.getrandbits(32),
@@ -574,10 +572,11 @@ class Node:
     def _refute(self, now: float, incarnation: int, fx: Effects) -> None:
         """Someone believes us suspect or dead at ``incarnation``: outrank it and say so."""
         self.stats["refuted"] += 1
-        self.members.change(
-            self._self, state=MemberState.ALIVE, incarnation=incarnation + 1, now=now
-        )
-        self._queue.push(self._self.as_update())
+        self._queue.push(self._set_self(now, state=MemberState.ALIVE, incarnation=incarnation + 1))
+
+    def _set_self(self, now: float, **fields: Any) -> Update:
+        self._self = self.members.put(self._self.changed(**fields), now)
+        return self._self
 
 
 def _with_updates(
