@@ -186,7 +186,8 @@ class Node:
         if cfg.gossip_interval > 0:
             fx.timers.append(SetTimer(now + cfg.gossip_interval, GossipTick()))
         if cfg.push_pull_interval > 0:
-            fx.timers.append(SetTimer(now + cfg.push_pull_interval, PushPullTick()))
+            first = cfg.push_pull_interval * self._rng.uniform(0.5, 1.5)
+            fx.timers.append(SetTimer(now + first, PushPullTick()))
         fx.timers.append(SetTimer(now + cfg.tombstone_ttl / 2, ReapTick()))
         jitter = self._rng.uniform(0.5, 1.5)
         fx.timers.append(SetTimer(now + cfg.reprobe_dead_interval * jitter, ReprobeTick()))
@@ -382,9 +383,13 @@ class Node:
                 fx.sends.append(Send(target, codec.encode(Gossip(updates=updates))))
 
     def _on_push_pull_tick(self, now: float, timer: PushPullTick, fx: Effects) -> None:
-        period = self.config.push_pull_period(self.members.counted)
-        fx.timers.append(SetTimer(now + period, PushPullTick()))
-        if self._leaving:
+        # Jittered ticks keep nodes that started together from syncing all at once; above 32
+        # members a tick pushes only with the chance that stretches the mean period to
+        # push_pull_period(N), so the mesh's sync load stays bounded as it grows.
+        interval = self.config.push_pull_interval
+        fx.timers.append(SetTimer(now + interval * self._rng.uniform(0.5, 1.5), PushPullTick()))
+        share = interval / self.config.push_pull_period(self.members.counted)
+        if self._leaving or self._rng.random() >= share:
             return
         for target in self._order.sample(1, self._is_peer):
             self._push_state(now, target, fx, reply=True)
