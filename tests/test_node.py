@@ -9,6 +9,7 @@ import pytest
 from kaboodle.protocol import codec
 from kaboodle.protocol.addr import Addr
 from kaboodle.protocol.config import Config
+from kaboodle.protocol.discovery import FoundMember, probe_datagram, read_probe_reply
 from kaboodle.protocol.effects import Effects, Multicast, Send
 from kaboodle.protocol.events import PeerFailed, PeerJoined, PeerLeft, PeerSuspected
 from kaboodle.protocol.messages import (
@@ -288,3 +289,30 @@ def test_a_stranger_talking_to_us_is_contacted_for_a_full_exchange() -> None:
     assert node.stats["stranger-contacts"] == contacts + 1
     replies = sent(node.handle_message(2.1, STRANGER, Ping(seq=4)))
     assert (STRANGER, Ping) not in [(to, type(m)) for to, m in replies]  # rate-limited
+
+
+def test_a_prober_learns_a_member_without_joining() -> None:
+    node = make()
+    join(node, B)
+    [reply] = node.handle_datagram(3.0, STRANGER, probe_datagram(nonce=42)).sends
+    assert isinstance(reply, Send) and reply.to == STRANGER
+    found = read_probe_reply(A, reply.data, nonce=42)
+    assert found == FoundMember(
+        addr=A, identity=node.identity, fingerprint=node.fingerprint(), members=2
+    )
+    assert read_probe_reply(A, reply.data, nonce=43) is None  # not our probe
+    assert read_probe_reply(A, b"garbage", nonce=42) is None
+    assert not node.counts(STRANGER)
+
+
+def test_a_ten_thousand_member_state_syncs_whole() -> None:
+    members = [
+        alive(Addr.from_ip(f"fd01::{n + 1:x}", 7000), 1, b"n%d" % n)
+        for n in range(10_000)
+    ]
+    parts = split_state(members, exchange=7, reply=False, fingerprint=0, budget=1400)
+    node = make()
+    join(node, B)
+    for part in reversed(parts):  # order does not matter
+        node.handle_datagram(0.2, B, codec.encode(part))
+    assert node.members.counted == 10_002
