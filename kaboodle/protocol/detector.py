@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from .addr import Addr
 from .effects import Effects, SetTimer
+from .events import RoundTrip
 from .messages import Ack, Gossip, MemberState, Nack, Ping, PingReq, Update
 from .timers import ProbeDeadline, ProbeTimeout, RelayTimeout
 
@@ -28,10 +29,11 @@ PROBE, CONTACT, LAST_CALL = range(3)
 class _Probe:
     """A ping we sent and are waiting to see acknowledged."""
 
-    __slots__ = ("acked", "expected_nacks", "kind", "nacks", "target")
+    __slots__ = ("acked", "expected_nacks", "kind", "nacks", "sent_at", "target")
 
-    def __init__(self, target: Addr, kind: int) -> None:
+    def __init__(self, target: Addr, kind: int, sent_at: float) -> None:
         self.target = target
+        self.sent_at = sent_at
         self.kind = kind
         self.acked = False
         self.expected_nacks = 0
@@ -58,7 +60,7 @@ class FailureDetector:
         """Ping ``target``; probes and last calls fall back to ping-reqs after the timeout."""
         node = self._node
         seq = self._next_seq()
-        self._probes[seq] = _Probe(target, kind)
+        self._probes[seq] = _Probe(target, kind, now)
         node._send(target, Ping(seq=seq), fx)
         if kind != CONTACT:
             timeout = node._awareness.scale(node.config.probe_timeout)
@@ -102,6 +104,8 @@ class FailureDetector:
             node._awareness.apply(-1)
         elif probe.kind == LAST_CALL:
             node._merge.reprieve(now, probe.target, fx)
+        if src == probe.target:
+            fx.events.append(RoundTrip(addr=src, seconds=now - probe.sent_at))
         if src == probe.target and probe.kind != LAST_CALL:
             theirs = (msg.fingerprint, msg.members)
             node._maybe_repair(now, src, theirs, fx, force=probe.kind == CONTACT)

@@ -15,6 +15,7 @@ __all__ = [
     "PeerLeft",
     "PeerSuspected",
     "PeerUpdated",
+    "RoundTrip",
 ]
 
 
@@ -64,6 +65,14 @@ class PeerLeft:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RoundTrip:
+    """A direct probe of ``addr`` was answered after ``seconds`` (a latency sample)."""
+
+    addr: Addr
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FingerprintChanged:
     """This node's fingerprint of the membership changed (changes are coalesced briefly)."""
 
@@ -71,5 +80,13 @@ class FingerprintChanged:
     members: int
 
 
-Event = PeerJoined | PeerUpdated | PeerSuspected | PeerFailed | PeerLeft | FingerprintChanged
+Event = (
+    PeerJoined
+    | PeerUpdated
+    | PeerSuspected
+    | PeerFailed
+    | PeerLeft
+    | RoundTrip
+    | FingerprintChanged
+)
 """Every event a node reports."""
