@@ -1,0 +1,343 @@
+"""The public asyncio API: :class:`Kaboodle`, one member of a mesh on a real network."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import socket
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from kaboodle.protocol.addr import Addr
+from kaboodle.protocol.config import Config
+from kaboodle.protocol.discovery import FoundMember, probe_datagram, read_probe_reply
+from kaboodle.protocol.events import Event, PeerJoined, RoundTrip
+from kaboodle.protocol.messages import MemberState, Tags
+from kaboodle.protocol.node import Node
+
+from .interfaces import Interface, choose_interface
+from .runner import NodeRunner
+from .seeds import Seed, parse_seed, resolve_seeds
+from .subscriptions import DEFAULT_QUEUE, Subscription, Subscriptions
+from .transport import addr_of, group_sockaddr, open_prober, open_sockets
+
+__all__ = ["Kaboodle", "PeerInfo"]
+
+_LATENCY_WEIGHT = 0.2  # weight of a new round-trip sample in the moving average
+_SEED_REFRESH = 30.0  # seconds between resolving seeds again (DNS names may change)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PeerInfo:
+    """What this node knows about one member."""
+
+    state: MemberState
+    identity: bytes
+    incarnation: int
+    tags: Mapping[str, str]
+    latency: float | None
+    """Moving average of direct probe round trips, in seconds; None before the first."""
+    last_heard: float | None
+    """Wall-clock time (``time.time()``) of the last datagram from it; None if never."""
+
+
+class Kaboodle:
+    """One member of a Kaboodle mesh.
+
+    Args:
+        port: the discovery port, the same for every member of one mesh.
+        interface: an interface name, one of its IP addresses, ``"ipv6"`` or ``"ipv4"``; by
+            default the first non-loopback interface with IPv6, else with IPv4.
+        identity: opaque bytes (or text, encoded as UTF-8) that others see for this node.
+        seeds: ``host:port`` of members to join through where multicast does not reach; a
+            host may be a DNS name (A or AAAA records, resolved again every 30 s).
+        config: protocol settings (default: the LAN profile).
+        tags: small str -> str metadata that others see.
+        unicast_port: the port of the member socket (default: an ephemeral port).
+
+    Raises:
+        ValueError: a bad port, seed, identity or tag.
+
+    Use ``async with Kaboodle(...) as kb:`` or ``await kb.start()`` / ``await kb.stop()``.
+    """
+
+    def __init__(
+        self,
+        port: int = 7475,
+        interface: str | None = None,
+        identity: bytes | str = b"",
+        seeds: Iterable[str] = (),
+        *,
+        config: Config | None = None,
+        tags: Mapping[str, str] | None = None,
+        unicast_port: int = 0,
+    ) -> None:
+        for name, value in (("port", port), ("unicast_port", unicast_port)):
+            if not 0 <= value <= 65535 or (name == "port" and value == 0):
+                raise ValueError(f"{name} {value} is out of range")
+        self._port = port
+        self._interface_spec = interface
+        self._identity = identity.encode() if isinstance(identity, str) else bytes(identity)
+        self._seeds: tuple[Seed, ...] = tuple(parse_seed(s) for s in seeds)
+        self._config = config or Config.lan()
+        self._tags: Tags = tuple(sorted((tags or {}).items()))
+        self._unicast_port = unicast_port
+        self._runner: NodeRunner | None = None
+        self._iface: Interface | None = None
+        self._subscriptions = Subscriptions()
+        self._latency: dict[Addr, float] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        if len(self._identity) > self._config.max_identity:
+            raise ValueError(f"identity is longer than {self._config.max_identity} bytes")
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Join the mesh: open the sockets, announce, start probing.
+
+        Raises:
+            KaboodleError: no interface fits, or a socket cannot be opened (the message says
+                what exists and what to do).
+            RuntimeError: already started.
+        """
+        if self._runner is not None:
+            raise RuntimeError("this Kaboodle is already running")
+        iface = choose_interface(self._interface_spec)
+        sockets = open_sockets(iface, self._port, self._unicast_port)
+        node = Node(
+            sockets.self_addr,
+            self._identity,
+            config=self._config,
+            rng=random.Random(),
+            # Milliseconds of wall clock: a node restarted at the same address outranks its
+            # previous life.
+            incarnation=time.time_ns() // 1_000_000,
+            tags=self._tags,
+        )
+        self._iface = iface
+        self._runner = NodeRunner(node, sockets, self._on_events)
+        await self._runner.start()
+        if self._seeds:
+            self._tasks.append(asyncio.create_task(self._refresh_seeds(), name="kaboodle-seeds"))
+
+    async def stop(self) -> None:
+        """Leave gracefully: tell the mesh, give the news a moment to spread, close."""
+        runner = self._runner
+        if runner is None:
+            return
+        runner.perform(runner.node.leave(runner.now))
+        await asyncio.sleep(max(2 * self._config.gossip_interval, 0.2))
+        for task in self._tasks:
+            task.cancel()
+        self._tasks.clear()
+        await runner.close()
+        self._runner = None
+        self._subscriptions.close()
+
+    async def __aenter__(self) -> Kaboodle:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @property
+    def running(self) -> bool:
+        """True between start() and stop()."""
+        return self._runner is not None
+
+    # --------------------------------------------------------------------- views
+
+    @property
+    def self_addr(self) -> Addr:
+        """This node's member address (its unicast socket's)."""
+        return self._running().node.addr
+
+    @property
+    def interface(self) -> Interface:
+        """The network interface this node uses."""
+        if self._iface is None:
+            raise RuntimeError("this Kaboodle is not running")
+        return self._iface
+
+    @property
+    def identity(self) -> bytes:
+        """This node's identity."""
+        return self._runner.node.identity if self._runner else self._identity
+
+    @property
+    def port(self) -> int:
+        """The discovery port."""
+        return self._port
+
+    def peers(self) -> dict[Addr, bytes]:
+        """The members this node counts (alive or suspect), self included, to their identity."""
+        return {m.addr: m.identity for m in self._running().node.members if m.counted}
+
+    def peer_states(self) -> dict[Addr, PeerInfo]:
+        """Every member this node knows, dead and left ones included while remembered."""
+        runner = self._running()
+        return {
+            m.addr: PeerInfo(
+                state=m.state,
+                identity=m.identity,
+                incarnation=m.incarnation,
+                tags=dict(m.tags),
+                latency=self._latency.get(m.addr),
+                last_heard=runner.last_heard.get(m.addr),
+            )
+            for m in runner.node.members
+        }
+
+    def fingerprint(self) -> int:
+        """The CRC-32 fingerprint of this node's view; equal views give equal fingerprints."""
+        return self._running().node.fingerprint()
+
+    @property
+    def stats(self) -> Counter[str]:
+        """Counters: datagrams received and sent, dropped by reason, refutations, syncs..."""
+        runner = self._running()
+        return runner.node.stats + runner.stats
+
+    # ------------------------------------------------------------------- actions
+
+    def events(self, maxsize: int = DEFAULT_QUEUE) -> Subscription:
+        """Subscribe to events (PeerJoined, PeerLeft, PeerFailed, PeerUpdated, PeerSuspected,
+        FingerprintChanged): ``async for event in kb.events(): ...``.
+
+        Each subscriber has its own queue of ``maxsize`` events; one that falls further behind
+        loses the oldest (counted in ``dropped``), so it can never hold the node up. Iteration
+        ends when the node stops or the subscription is closed.
+        """
+        return self._subscriptions.subscribe(maxsize)
+
+    async def discover_next_peer(self, timeout: float | None = None) -> tuple[Addr, bytes]:
+        """Wait for the next member to join; returns its address and identity.
+
+        Raises:
+            TimeoutError: nobody joined within ``timeout`` seconds.
+        """
+        subscription = self.events()
+        try:
+            async with asyncio.timeout(timeout):
+                async for event in subscription:
+                    if isinstance(event, PeerJoined):
+                        return event.addr, event.identity
+        finally:
+            subscription.close()
+        raise RuntimeError("this Kaboodle stopped while waiting for a peer")
+
+    async def ping_addrs(self, addrs: Iterable[Addr | str]) -> None:
+        """Contact members at ``addrs`` directly, as seeds: join without multicast."""
+        runner = self._running()
+        targets: list[Addr] = []
+        for addr in addrs:
+            if isinstance(addr, Addr):
+                targets.append(addr)
+            else:
+                seed = parse_seed(addr)
+                targets += await resolve_seeds((seed,), runner.sockets.iface.family)
+        runner.perform(runner.node.contact(runner.now, targets))
+
+    def set_identity(self, identity: bytes | str) -> None:
+        """Change this node's identity; while running, the mesh hears of it as an update.
+
+        Raises:
+            ValueError: the identity is too long.
+        """
+        value = identity.encode() if isinstance(identity, str) else bytes(identity)
+        if self._runner is None:
+            if len(value) > self._config.max_identity:
+                raise ValueError(f"identity is longer than {self._config.max_identity} bytes")
+            self._identity = value
+            return
+        self._runner.perform(self._runner.node.set_identity(self._runner.now, value))
+
+    @classmethod
+    async def discover_mesh_member(
+        cls, port: int = 7475, interface: str | None = None, timeout: float = 5.0
+    ) -> FoundMember:
+        """Find one member of the mesh on ``port`` without joining it (the seed's probe).
+
+        Raises:
+            TimeoutError: no member answered within ``timeout`` seconds.
+            KaboodleError: no interface fits, or the socket cannot be opened.
+        """
+        iface = choose_interface(interface)
+        sock = open_prober(iface)
+        try:
+            return await _probe(sock, group_sockaddr(iface, port), port, timeout)
+        finally:
+            sock.close()
+
+    # ------------------------------------------------------------------- helpers
+
+    def _running(self) -> NodeRunner:
+        if self._runner is None:
+            raise RuntimeError("this Kaboodle is not running: call start() first")
+        return self._runner
+
+    def _on_events(self, events: list[Event]) -> None:
+        public: list[Event] = []
+        for event in events:
+            if isinstance(event, RoundTrip):
+                old = self._latency.get(event.addr)
+                self._latency[event.addr] = (
+                    event.seconds if old is None else old + _LATENCY_WEIGHT * (event.seconds - old)
+                )
+            else:
+                public.append(event)
+        if public:
+            self._subscriptions.publish(public)
+
+    async def _refresh_seeds(self) -> None:
+        while True:
+            runner = self._running()
+            addrs = await resolve_seeds(self._seeds, runner.sockets.iface.family)
+            strangers = [a for a in addrs if not runner.node.counts(a)]
+            if strangers:
+                runner.perform(runner.node.contact(runner.now, strangers))
+            await asyncio.sleep(_SEED_REFRESH)
+
+
+async def _probe(
+    sock: socket.socket, group: tuple[Any, ...], port: int, timeout: float
+) -> FoundMember:
+    loop = asyncio.get_running_loop()
+    nonce = random.getrandbits(64)
+    found: asyncio.Future[FoundMember] = loop.create_future()
+
+    class Listener(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+            with contextlib.suppress(ValueError, OSError):
+                member = read_probe_reply(addr_of(addr), data, nonce)
+                if member is not None and not found.done():
+                    found.set_result(member)
+
+    transport, _ = await loop.create_datagram_endpoint(Listener, sock=sock)
+    try:
+        async with asyncio.timeout(timeout):
+            delay = 0.25
+            while True:
+                with contextlib.suppress(OSError):
+                    transport.sendto(probe_datagram(nonce), group)
+                done, _ = await asyncio.wait({found}, timeout=delay)
+                if done:
+                    return found.result()
+                delay = min(delay * 1.5, 2.0)  # members answer at random: ask again, slower
+    except TimeoutError:
+        raise TimeoutError(
+            f"no kaboodle member answered a probe on port {port} within {timeout:g} s"
+        ) from None
+    finally:
+        transport.close()

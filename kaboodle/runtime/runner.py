@@ -1,0 +1,192 @@
+"""The asyncio driver of a protocol node: datagrams and timers in, effects out.
+
+Everything runs on the event loop's thread: socket callbacks and timer callbacks call into the
+node and perform the effects it returns at once. Nothing here blocks, and no datagram, however
+malformed, can raise out of a callback: the node counts what it drops, and the runner counts
+what never reached the node (send errors, oversized reads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import functools
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from kaboodle.protocol.addr import Addr
+from kaboodle.protocol.effects import Effects, Multicast, Send
+from kaboodle.protocol.events import Event
+from kaboodle.protocol.node import Node
+from kaboodle.protocol.timers import Timer
+
+from .interfaces import interface_index
+from .transport import RECV_BUFFER, Sockets, addr_of
+
+__all__ = ["NodeRunner"]
+
+log = logging.getLogger("kaboodle")
+
+_WATCH_INTERVAL = 2.0  # seconds between checks that our interface is still the same one
+
+
+class _Receiver(asyncio.DatagramProtocol):
+    def __init__(self, runner: NodeRunner, via_group: bool) -> None:
+        self._runner = runner
+        self._via_group = via_group
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self._runner.datagram(data, addr, self._via_group)
+
+    def error_received(self, exc: Exception) -> None:
+        self._runner.stats[
+            f"receive-error:{errno.errorcode.get(getattr(exc, 'errno', 0), exc)}"
+        ] += 1
+
+
+class NodeRunner:
+    """Drives one :class:`Node` over one :class:`Sockets` on the running event loop.
+
+    Args:
+        node: the protocol node, not yet started.
+        sockets: its sockets, already bound.
+        on_events: called with the events of every call into the node, on the loop's thread.
+    """
+
+    def __init__(
+        self, node: Node, sockets: Sockets, on_events: Callable[[list[Event]], None]
+    ) -> None:
+        self.node = node
+        self.sockets = sockets
+        self.stats: Counter[str] = Counter()
+        self._on_events = on_events
+        self._loop = asyncio.get_running_loop()
+        self._handles: set[asyncio.TimerHandle] = set()
+        self._transports: list[asyncio.DatagramTransport] = []
+        self._watch: asyncio.Task[None] | None = None
+        self._closed = False
+        self.last_heard: dict[Addr, float] = {}
+        """Wall-clock time of the last datagram from each member (members only: a stranger's
+        datagrams must not grow this)."""
+
+    @property
+    def now(self) -> float:
+        """The node's clock: the loop's monotonic time."""
+        return self._loop.time()
+
+    async def start(self) -> None:
+        """Attach the sockets to the loop and start the node."""
+        for sock, via_group in ((self.sockets.unicast, False), (self.sockets.group, True)):
+            transport, _ = await self._loop.create_datagram_endpoint(
+                functools.partial(_Receiver, self, via_group), sock=sock
+            )
+            self._transports.append(transport)
+        self._watch = asyncio.create_task(self._watch_interface(), name="kaboodle-watch")
+        self.perform(self.node.start(self.now))
+
+    def perform(self, fx: Effects) -> None:
+        """Carry out a node's effects: send, set timers, report events."""
+        if self._closed:
+            return
+        for send in fx.sends:
+            if isinstance(send, Send):
+                self._sendto(send.data, self.sockets.sockaddr(send.to))
+            elif isinstance(send, Multicast):
+                self._send_group(send.data)
+        for timer in fx.timers:
+            self._set_timer(timer.at, timer.timer)
+        if fx.events:
+            self._on_events(fx.events)
+
+    def datagram(self, data: bytes, sockaddr: Any, via_group: bool) -> None:
+        """A datagram arrived on one of our sockets."""
+        self.stats["received-group" if via_group else "received-unicast"] += 1
+        if len(data) >= RECV_BUFFER:
+            self.stats["dropped:oversize"] += 1
+            return
+        try:
+            src = addr_of(sockaddr)
+        except (OSError, ValueError, IndexError):
+            self.stats["dropped:source"] += 1
+            return
+        if src in self.node.members:
+            self.last_heard[src] = time.time()
+        self.perform(self.node.handle_datagram(self.now, src, data))
+
+    async def close(self) -> None:
+        """Stop delivering anything to the node and close the sockets."""
+        self._closed = True
+        for handle in self._handles:
+            handle.cancel()
+        self._handles.clear()
+        if self._watch is not None:
+            self._watch.cancel()
+        for transport in self._transports:
+            transport.close()
+        self._transports.clear()
+        self.sockets.close()
+        await asyncio.sleep(0)  # let the transports finish closing
+
+    def _set_timer(self, at: float, timer: Timer) -> None:
+        handle: asyncio.TimerHandle | None = None
+
+        def fire() -> None:
+            if handle is not None:
+                self._handles.discard(handle)
+            if not self._closed:
+                self.perform(self.node.handle_timer(self.now, timer))
+
+        handle = self._loop.call_at(at, fire)
+        self._handles.add(handle)
+
+    def _sendto(self, data: bytes, sockaddr: tuple[Any, ...]) -> None:
+        try:
+            self.sockets.unicast.sendto(data, sockaddr)
+        except BlockingIOError:
+            self.stats["dropped:send-buffer-full"] += 1
+        except OSError as error:
+            self.stats[f"send-error:{errno.errorcode.get(error.errno or 0, error.errno)}"] += 1
+        else:
+            self.stats["sent"] += 1
+            self.stats["sent-bytes"] += len(data)
+
+    def _send_group(self, data: bytes) -> None:
+        target = self.sockets.group_sockaddr()
+        try:
+            self.sockets.unicast.sendto(data, target)
+        except OSError as error:
+            broadcast = self.sockets.iface.broadcast
+            if error.errno == errno.ENETUNREACH and broadcast is not None:
+                # No route for the limited broadcast: use the subnet's directed broadcast.
+                self._sendto(data, (broadcast, self.sockets.group_port))
+                return
+            self.stats[f"send-error:{errno.errorcode.get(error.errno or 0, error.errno)}"] += 1
+            return
+        self.stats["sent"] += 1
+        self.stats["sent-bytes"] += len(data)
+
+    async def _watch_interface(self) -> None:
+        """Rejoin the group when our interface goes away and comes back with a new index
+        (a container's network disconnected and reconnected drops the membership)."""
+        iface = self.sockets.iface
+        missing = False
+        while True:
+            await asyncio.sleep(_WATCH_INTERVAL)
+            index = interface_index(iface.name)
+            if index is None:
+                missing = True
+                continue
+            if index == self.sockets.iface.index and not missing:
+                continue
+            try:
+                self.sockets.rejoin(index)
+            except OSError as error:
+                log.debug("rejoining the group on %s failed: %s", iface.name, error)
+                continue
+            missing = False
+            self.stats["rejoined"] += 1
+            log.info("interface %s is back (index %d): rejoined the group", iface.name, index)
+            self.perform(self.node.restart_announcing(self.now))
