@@ -1,0 +1,189 @@
+"""The asyncio runtime over real UDP sockets, several nodes in one process on loopback.
+
+Loopback has no multicast, so these nodes join through seeds (ping_addrs); multicast
+discovery is tested between network namespaces in test_multihost.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from kaboodle import (
+    BlockingKaboodle,
+    Config,
+    Kaboodle,
+    KaboodleError,
+    MemberState,
+    PeerJoined,
+    PeerLeft,
+    PeerUpdated,
+)
+from kaboodle.protocol import codec
+from kaboodle.protocol.messages import Ping
+
+FAST = Config.local()
+
+
+async def wait_for(
+    condition: Callable[[], bool],
+    timeout: float = 5.0,
+    describe: Callable[[], str] = lambda: "",
+) -> None:
+    """Poll ``condition`` until it holds; fail the test at the deadline, saying what was seen."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"condition not met within {timeout} s {describe()}")
+        await asyncio.sleep(0.02)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+        sock.bind(("::1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+async def mesh() -> AsyncIterator[list[Kaboodle]]:
+    port = free_port()
+    nodes = [
+        Kaboodle(port=port, interface="lo", identity=f"node-{i}", config=FAST) for i in range(4)
+    ]
+    for node in nodes:
+        await node.start()
+    for node in nodes[1:]:
+        await node.ping_addrs([str(nodes[0].self_addr)])
+    await wait_for(lambda: all(len(n.peers()) == 4 for n in nodes))
+    await wait_for(lambda: len({n.fingerprint() for n in nodes}) == 1)
+    yield nodes
+    for node in nodes:
+        await node.stop()
+
+
+async def test_nodes_joined_through_a_seed_agree_on_members_and_fingerprint(
+    mesh: list[Kaboodle],
+) -> None:
+    first = mesh[0]
+    assert first.peers() == {n.self_addr: n.identity for n in mesh}  # self included
+    assert first.self_addr in first.peers()
+    await wait_for(lambda: first.peer_states()[mesh[1].self_addr].latency is not None)
+    info = first.peer_states()[mesh[1].self_addr]
+    assert info.state == MemberState.ALIVE and info.identity == b"node-1"
+    assert info.latency is not None and 0 < info.latency < 1
+    assert info.last_heard is not None
+
+
+async def test_graceful_stop_is_seen_as_left_at_once(mesh: list[Kaboodle]) -> None:
+    events = mesh[0].events()
+    leaver = mesh[3]
+    addr = leaver.self_addr
+    await leaver.stop()
+    async with asyncio.timeout(1.0):
+        async for event in events:
+            if isinstance(event, PeerLeft) and event.addr == addr:
+                break
+    assert addr not in mesh[0].peers()
+    await wait_for(lambda: len({n.fingerprint() for n in mesh[:3]}) == 1)
+
+
+async def test_identity_change_spreads_while_running(mesh: list[Kaboodle]) -> None:
+    events = mesh[1].events()
+    mesh[0].set_identity("renamed")
+    async with asyncio.timeout(3.0):
+        async for event in events:
+            if isinstance(event, PeerUpdated) and event.identity == b"renamed":
+                break
+    await wait_for(lambda: len({n.fingerprint() for n in mesh}) == 1)
+    assert mesh[2].peers()[mesh[0].self_addr] == b"renamed"
+
+
+async def test_hostile_datagrams_are_counted_by_reason_and_the_node_carries_on(
+    mesh: list[Kaboodle],
+) -> None:
+    target = mesh[0]
+    before = target.stats
+    garbage = [
+        os.urandom(200),
+        codec.encode(Ping(seq=1))[:-1],  # truncated
+        b"KB\x09" + codec.encode(Ping(seq=1))[3:],  # a version we do not speak
+        b"KB\x01" + bytes(65517),  # 64 KiB: over the largest IPv4 datagram, never sent by us
+        b"",
+    ]
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+        for port in (target.self_addr.port, target.port):  # the unicast and the group socket
+            for data in garbage:
+                sock.sendto(data, ("::1", port))
+    expected = {"dropped:magic", "dropped:malformed", "dropped:version", "dropped:oversize"}
+
+    def counted() -> bool:
+        stats = target.stats
+        return all(stats[k] - before[k] >= 2 for k in expected) and stats["dropped:short"] >= 2
+
+    await wait_for(counted, describe=lambda: f"counted: {target.stats - before}")
+    fingerprint = target.fingerprint()
+    await asyncio.sleep(4 * FAST.probe_interval)  # probes keep flowing: nobody is suspected
+    assert target.fingerprint() == fingerprint
+    assert len(target.peers()) == 4
+
+
+async def test_every_subscriber_sees_every_event_and_a_slow_one_loses_the_oldest(
+    mesh: list[Kaboodle],
+) -> None:
+    fast, slow = mesh[0].events(), mesh[0].events(maxsize=1)
+    newcomer = Kaboodle(port=mesh[0].port, interface="lo", identity="late", config=FAST)
+    await newcomer.start()
+    await newcomer.ping_addrs([mesh[0].self_addr])
+    async with asyncio.timeout(3.0):
+        async for event in fast:
+            if isinstance(event, PeerJoined) and event.identity == b"late":
+                break
+    await wait_for(lambda: len(mesh[0].peers()) == 5)
+    await newcomer.stop()
+    await wait_for(lambda: slow.dropped > 0)
+
+
+async def test_discover_next_peer_returns_the_newcomer(mesh: list[Kaboodle]) -> None:
+    newcomer = Kaboodle(port=mesh[0].port, interface="lo", identity="next", config=FAST)
+    waiting = asyncio.create_task(mesh[0].discover_next_peer(timeout=3.0))
+    await asyncio.sleep(0)
+    await newcomer.start()
+    await newcomer.ping_addrs([mesh[0].self_addr])
+    addr, identity = await waiting
+    assert (addr, identity) == (newcomer.self_addr, b"next")
+    await newcomer.stop()
+    with pytest.raises(TimeoutError):
+        await mesh[0].discover_next_peer(timeout=0.1)
+
+
+async def test_no_matching_interface_says_which_exist() -> None:
+    with pytest.raises(KaboodleError, match=r"no interface matches 'nosuch0'.*lo"):
+        await Kaboodle(port=free_port(), interface="nosuch0").start()
+
+
+def test_bad_arguments_are_value_errors() -> None:
+    with pytest.raises(ValueError, match="port"):
+        Kaboodle(port=70000)
+    with pytest.raises(ValueError, match="seed"):
+        Kaboodle(seeds=["no-port-here"])
+    with pytest.raises(ValueError, match="identity"):
+        Kaboodle(identity=b"x" * 5000)
+
+
+def test_the_blocking_face_runs_a_node_from_plain_code() -> None:
+    port = free_port()
+    with (
+        BlockingKaboodle(port=port, interface="lo", identity="a", config=FAST) as a,
+        BlockingKaboodle(port=port, interface="lo", identity="b", config=FAST) as b,
+    ):
+        b.ping_addrs([a.self_addr])
+        deadline = time.monotonic() + 5.0
+        while not (a.fingerprint() == b.fingerprint() and len(a.peers()) == 2):
+            assert time.monotonic() < deadline, "the two nodes never agreed"
+            time.sleep(0.02)
+        assert a.peers() == b.peers() == {a.self_addr: b"a", b.self_addr: b"b"}
