@@ -306,10 +306,7 @@ def test_a_prober_learns_a_member_without_joining() -> None:
 
 
 def test_a_ten_thousand_member_state_syncs_whole() -> None:
-    members = [
-        alive(Addr.from_ip(f"fd01::{n + 1:x}", 7000), 1, b"n%d" % n)
-        for n in range(10_000)
-    ]
+    members = [alive(Addr.from_ip(f"fd01::{n + 1:x}", 7000), 1, b"n%d" % n) for n in range(10_000)]
     parts = split_state(members, exchange=7, reply=False, fingerprint=0, budget=1400)
     node = make()
     join(node, B)
