@@ -11,7 +11,7 @@ asyncio.run(main())
 """
 
 from kaboodle.protocol.addr import Addr
-from kaboodle.protocol.config import Config
+from kaboodle.protocol.config import PROFILES, Config
 from kaboodle.protocol.discovery import FoundMember
 from kaboodle.protocol.events import (
     Event,
@@ -31,6 +31,7 @@ from kaboodle.runtime.interfaces import Interface
 __version__ = "0.1.0"
 
 __all__ = [
+    "PROFILES",
     "Addr",
     "BlockingKaboodle",
     "Config",

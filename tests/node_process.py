@@ -1,0 +1,74 @@
+"""A Kaboodle node as a process, for multi-host tests and benchmarks.
+
+Prints one JSON object per line on stdout: ``{"ready": ...}`` once started, then every event,
+and the whole view (fingerprint and peers) after each fingerprint change. SIGTERM and SIGINT
+leave gracefully.
+
+    python tests/node_process.py --port 7475 --identity h1 [--seed HOST:PORT ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from typing import Any
+
+from kaboodle import PROFILES, FingerprintChanged, Kaboodle
+
+
+def emit(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def view(kb: Kaboodle) -> dict[str, Any]:
+    return {
+        "fingerprint": kb.fingerprint(),
+        "peers": {str(addr): identity.decode() for addr, identity in kb.peers().items()},
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=7475)
+    parser.add_argument("--interface")
+    parser.add_argument("--identity", default="")
+    parser.add_argument("--seed", action="append", default=[])
+    parser.add_argument("--unicast-port", type=int, default=0)
+    parser.add_argument("--profile", default="local", choices=sorted(PROFILES))
+    args = parser.parse_args()
+    kb = Kaboodle(
+        port=args.port,
+        interface=args.interface,
+        identity=args.identity,
+        seeds=args.seed,
+        config=PROFILES[args.profile](),
+        unicast_port=args.unicast_port,
+    )
+    events = kb.events()
+    await kb.start()
+    emit({"ready": str(kb.self_addr), "identity": args.identity, **view(kb)})
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    async def report() -> None:
+        async for event in events:
+            addr = getattr(event, "addr", None)
+            emit({"event": type(event).__name__, "addr": str(addr) if addr else None})
+            if isinstance(event, FingerprintChanged):
+                emit(view(kb))
+
+    reporter = asyncio.create_task(report())
+    await stop.wait()
+    await kb.stop()
+    await reporter
+    emit({"stopped": True})
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

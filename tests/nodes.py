@@ -1,0 +1,86 @@
+"""Node processes inside a netns lab, and waiting on what they report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from netns_lab import Lab
+
+from kaboodle.protocol.addr import Addr
+from kaboodle.protocol.fingerprint import fingerprint
+
+NODE_SCRIPT = str(Path(__file__).with_name("node_process.py"))
+
+
+class NodeProcess:
+    """One ``node_process.py`` in one lab host; its JSON lines are collected as they come."""
+
+    def __init__(self, lab: Lab, host: int, identity: str, *args: str) -> None:
+        self.host = host
+        self.identity = identity
+        self.lines: list[dict[str, Any]] = []
+        argv = [sys.executable, NODE_SCRIPT, "--identity", identity, *args]
+        self.proc: subprocess.Popen[str] = lab.run(
+            host, argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.addr = wait_until(lambda: self._first("ready"), 15.0, self.describe)
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(json.loads(line))
+
+    def _first(self, key: str) -> Any:
+        return next((line[key] for line in list(self.lines) if key in line), None)
+
+    @property
+    def view(self) -> dict[str, Any]:
+        """The latest view this node reported: {"fingerprint": int, "peers": {addr: id}}."""
+        views = [line for line in list(self.lines) if "peers" in line]
+        return views[-1] if views else {"fingerprint": None, "peers": {}}
+
+    def events(self, kind: str) -> list[str]:
+        """Addresses of the events of ``kind`` reported so far."""
+        return [line["addr"] for line in list(self.lines) if line.get("event") == kind]
+
+    def describe(self) -> str:
+        return f"node {self.identity} on host {self.host}: {self.lines[-5:]}"
+
+
+def wait_until(
+    condition: Callable[[], Any], timeout: float, describe: Callable[[], str] = lambda: ""
+) -> Any:
+    """Poll ``condition`` until it returns something true; raise at the deadline with what was
+    seen (no fixed sleeps: the test goes on as soon as it holds)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {describe()}")
+        time.sleep(0.05)
+
+
+def expected_fingerprint(nodes: list[NodeProcess]) -> int:
+    """The fingerprint of exactly these nodes, computed from their addresses and identities."""
+    return fingerprint((Addr.parse(n.addr), n.identity.encode()) for n in nodes)
+
+
+def converged(nodes: list[NodeProcess]) -> bool:
+    """Every node reports the fingerprint of exactly this set of nodes."""
+    want = expected_fingerprint(nodes)
+    return all(n.view["fingerprint"] == want for n in nodes)
+
+
+def describe_all(nodes: list[NodeProcess]) -> str:
+    return "\n".join(f"{n.identity} {n.addr}: {n.view}" for n in nodes)

@@ -1,0 +1,83 @@
+"""Nodes as processes on separate hosts (network namespaces on one bridge): discovery by IPv6
+multicast and IPv4 broadcast, kill, graceful stop, restart, and seeds without multicast."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+
+import pytest
+from netns_lab import Lab, require_lab
+from nodes import NodeProcess, converged, describe_all, expected_fingerprint, wait_until
+
+pytestmark = pytest.mark.netns
+
+
+@pytest.fixture
+def lab() -> Iterator[Lab]:
+    require_lab()
+    with Lab(5) as lab:
+        yield lab
+
+
+def start(lab: Lab, hosts: range, *args: str) -> list[NodeProcess]:
+    return [NodeProcess(lab, h, f"host-{h}", *args) for h in hosts]
+
+
+def test_nodes_find_each_other_by_ipv6_multicast(lab: Lab) -> None:
+    nodes = start(lab, range(4))
+    assert all(n.addr.startswith("[fd42:") for n in nodes)  # ULA preferred over link-local
+    wait_until(lambda: converged(nodes), 10.0, lambda: describe_all(nodes))
+
+
+def test_nodes_find_each_other_by_ipv4_broadcast() -> None:
+    require_lab()
+    with Lab(3, ipv6=False) as lab:
+        nodes = start(lab, range(3))
+        assert all(not n.addr.startswith("[") for n in nodes)
+        wait_until(lambda: converged(nodes), 10.0, lambda: describe_all(nodes))
+
+
+def test_a_killed_node_is_removed_and_a_stopped_one_recorded_as_left(lab: Lab) -> None:
+    nodes = start(lab, range(5))
+    wait_until(lambda: converged(nodes), 10.0, lambda: describe_all(nodes))
+    victim, leaver = nodes[4], nodes[3]
+    victim.proc.kill()
+    survivors = nodes[:4]
+    wait_until(lambda: converged(survivors), 10.0, lambda: describe_all(survivors))
+    leaver.proc.send_signal(signal.SIGTERM)
+    assert leaver.proc.wait(5) == 0
+    rest = nodes[:3]
+    wait_until(
+        lambda: all(leaver.addr in n.events("PeerLeft") for n in rest),
+        2.0,  # within a gossip round or two, not a failure-detection timeout
+        lambda: describe_all(rest),
+    )
+    wait_until(lambda: converged(rest), 5.0, lambda: describe_all(rest))
+
+
+def test_a_restarted_node_rejoins_and_its_old_address_is_forgotten(lab: Lab) -> None:
+    nodes = start(lab, range(3))
+    wait_until(lambda: converged(nodes), 10.0, lambda: describe_all(nodes))
+    old = nodes[2]
+    old.proc.kill()
+    old.proc.wait(5)
+    new = NodeProcess(lab, 2, "host-2")
+    assert new.addr != old.addr
+    mesh = [*nodes[:2], new]
+    wait_until(lambda: converged(mesh), 15.0, lambda: describe_all(mesh))
+    assert all(old.addr not in n.view["peers"] for n in mesh)
+
+
+def test_seeds_make_a_mesh_where_multicast_does_not_reach(lab: Lab) -> None:
+    # Each node listens for discovery on a port of its own, so no announce reaches anyone:
+    # only the seed (host 0's fixed unicast port) can bring them together.
+    first = NodeProcess(lab, 0, "host-0", "--port", "7100", "--unicast-port", "7000")
+    seed = f"[{lab.hosts[0].ipv6}]:7000"
+    others = [
+        NodeProcess(lab, h, f"host-{h}", "--port", str(7100 + h), "--seed", seed)
+        for h in range(1, 4)
+    ]
+    nodes = [first, *others]
+    wait_until(lambda: converged(nodes), 15.0, lambda: describe_all(nodes))
+    assert expected_fingerprint(nodes) == first.view["fingerprint"]
