@@ -1,0 +1,103 @@
+"""Real node processes, each in its own network namespace on one bridge (needs root).
+
+Measures, per trial: seconds from the last start to one fingerprint; from kill -9 of one node
+to the survivors' convergence; from its restart to convergence again. Then, idle: CPU % of a
+core and RSS per node, and UDP datagrams and bytes sent per node per second.
+
+    sudo .venv/bin/python bench/netns_mesh.py --nodes 8 --trials 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from netns_lab import Lab  # noqa: E402
+from nodes import NodeProcess, converged, describe_all, wait_until  # noqa: E402
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS  # utime + stime
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def udp_out(lab: Lab, host: int) -> tuple[int, int]:
+    """Datagrams sent from the host's namespace, and bytes sent on its eth0."""
+    snmp = lab.exec(host, ["cat", "/proc/net/snmp", "/proc/net/snmp6"]).stdout.splitlines()
+    datagrams = 0
+    for i, line in enumerate(snmp):
+        if line.startswith("Udp:") and i + 1 < len(snmp) and snmp[i + 1].startswith("Udp:"):
+            names, values = line.split()[1:], snmp[i + 1].split()[1:]
+            datagrams += int(dict(zip(names, values, strict=True))["OutDatagrams"])
+        if line.startswith("Udp6OutDatagrams"):
+            datagrams += int(line.split()[1])
+    tx = lab.exec(host, ["cat", "/sys/class/net/eth0/statistics/tx_bytes"]).stdout
+    return datagrams, int(tx)
+
+
+def trial(nodes_n: int, profile: str, idle_s: float) -> dict[str, float]:
+    with Lab(nodes_n) as lab:
+        args = ("--profile", profile)
+        nodes = [NodeProcess(lab, h, f"host-{h}", *args) for h in range(nodes_n)]
+        started = time.monotonic()
+        wait_until(lambda: converged(nodes), 30.0, lambda: describe_all(nodes))
+        result = {"converge_s": time.monotonic() - started}
+
+        before = {n.proc.pid: cpu_seconds(n.proc.pid) for n in nodes}
+        traffic = [udp_out(lab, n.host) for n in nodes]
+        time.sleep(idle_s)  # the measurement window itself, not a wait for a condition
+        result["cpu_pct"] = statistics.mean(
+            100 * (cpu_seconds(n.proc.pid) - before[n.proc.pid]) / idle_s for n in nodes
+        )
+        after = [udp_out(lab, n.host) for n in nodes]
+        result["dgrams_s"] = statistics.mean((a[0] - b[0]) / idle_s for a, b in zip(after, traffic))
+        result["bytes_s"] = statistics.mean((a[1] - b[1]) / idle_s for a, b in zip(after, traffic))
+        result["rss_mib"] = max(rss_mib(n.proc.pid) for n in nodes)
+
+        victim = nodes[-1]
+        victim.proc.kill()
+        killed = time.monotonic()
+        survivors = nodes[:-1]
+        wait_until(lambda: converged(survivors), 30.0, lambda: describe_all(survivors))
+        result["kill_s"] = time.monotonic() - killed
+
+        restarted = time.monotonic()
+        nodes[-1] = NodeProcess(lab, victim.host, victim.identity, *args)
+        wait_until(lambda: converged(nodes), 30.0, lambda: describe_all(nodes))
+        result["restart_s"] = time.monotonic() - restarted
+        return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--nodes", type=int, default=8)
+    parser.add_argument("--trials", type=int, default=5)
+    parser.add_argument("--profile", default="lan")
+    parser.add_argument("--idle", type=float, default=10.0, help="idle window, seconds")
+    args = parser.parse_args()
+    results = [trial(args.nodes, args.profile, args.idle) for _ in range(args.trials)]
+    keys = ["converge_s", "kill_s", "restart_s", "cpu_pct", "rss_mib", "dgrams_s", "bytes_s"]
+    print(f"{args.nodes} nodes, profile {args.profile}, {args.trials} trials")
+    print(f"{'metric':>12} {'p50':>9} {'max':>9}")
+    for key in keys:
+        values = [r[key] for r in results]
+        print(f"{key:>12} {statistics.median(values):>9.3f} {max(values):>9.3f}")
+
+
+if __name__ == "__main__":
+    main()
