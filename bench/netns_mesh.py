@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from netns_lab import Lab  # noqa: E402
-from nodes import NodeProcess, converged, describe_all, wait_until  # noqa: E402
+from netns_lab import Lab
+from nodes import NodeProcess, converged, describe_all, wait_until
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -65,8 +65,12 @@ def trial(nodes_n: int, profile: str, idle_s: float) -> dict[str, float]:
             100 * (cpu_seconds(n.proc.pid) - before[n.proc.pid]) / idle_s for n in nodes
         )
         after = [udp_out(lab, n.host) for n in nodes]
-        result["dgrams_s"] = statistics.mean((a[0] - b[0]) / idle_s for a, b in zip(after, traffic))
-        result["bytes_s"] = statistics.mean((a[1] - b[1]) / idle_s for a, b in zip(after, traffic))
+        result["dgrams_s"] = statistics.mean(
+            (a[0] - b[0]) / idle_s for a, b in zip(after, traffic, strict=True)
+        )
+        result["bytes_s"] = statistics.mean(
+            (a[1] - b[1]) / idle_s for a, b in zip(after, traffic, strict=True)
+        )
         result["rss_mib"] = max(rss_mib(n.proc.pid) for n in nodes)
 
         victim = nodes[-1]
