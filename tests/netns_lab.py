@@ -372,6 +372,11 @@ class Lab:
             }
         _sysctl(ns, settings)
         _ip("-n", ns, "link", "set", "lo", "up")
+        self._plug(host)
+
+    def _plug(self, host: Host) -> None:
+        """Give ``host`` a fresh eth0 on the bridge, with its addresses and routes."""
+        ns = host.name
         port = self._port(host.index)
         # Made in the switch namespace with the peer created straight inside the host's, so
         # neither end ever exists in the root namespace.
@@ -465,6 +470,14 @@ class Lab:
         """Plug host ``host`` back in after cut()."""
         self._check_open()
         _ip("-n", self.switch, "link", "set", self._port(host), "up")
+
+    def replug(self, host: int) -> None:
+        """Remove host ``host``'s eth0 and give it a new one with the same addresses: its
+        interface index changes and its multicast memberships are gone, as when a container's
+        network is disconnected and connected again."""
+        self._check_open()
+        _ip("-n", self.switch, "link", "del", self._port(host))
+        self._plug(self.hosts[host])
 
     def partition(self, groups: Sequence[Sequence[int]]) -> None:
         """Split the LAN: hosts in the same group reach each other, hosts in different groups

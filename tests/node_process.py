@@ -63,8 +63,15 @@ async def main() -> None:
             if isinstance(event, FingerprintChanged):
                 emit(view(kb))
 
+    async def report_stats() -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            emit({"stats": dict(kb.stats)})
+
     reporter = asyncio.create_task(report())
+    stats = asyncio.create_task(report_stats())
     await stop.wait()
+    stats.cancel()
     await kb.stop()
     await reporter
     emit({"stopped": True})

@@ -48,6 +48,12 @@ class NodeProcess:
         views = [line for line in list(self.lines) if "peers" in line]
         return views[-1] if views else {"fingerprint": None, "peers": {}}
 
+    @property
+    def stats(self) -> dict[str, int]:
+        """The node's counters as it last reported them (once a second)."""
+        reports = [line["stats"] for line in list(self.lines) if "stats" in line]
+        return reports[-1] if reports else {}
+
     def events(self, kind: str) -> list[str]:
         """Addresses of the events of ``kind`` reported so far."""
         return [line["addr"] for line in list(self.lines) if line.get("event") == kind]

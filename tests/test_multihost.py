@@ -81,3 +81,15 @@ def test_seeds_make_a_mesh_where_multicast_does_not_reach(lab: Lab) -> None:
     nodes = [first, *others]
     wait_until(lambda: converged(nodes), 15.0, lambda: describe_all(nodes))
     assert expected_fingerprint(nodes) == first.view["fingerprint"]
+
+
+def test_a_node_rejoins_the_group_when_its_interface_comes_back_with_a_new_index(
+    lab: Lab,
+) -> None:
+    nodes = start(lab, range(2))
+    wait_until(lambda: converged(nodes), 10.0, lambda: describe_all(nodes))
+    lab.replug(1)
+    wait_until(lambda: nodes[1].stats.get("rejoined", 0) >= 1, 10.0, nodes[1].describe)
+    newcomer = NodeProcess(lab, 2, "host-2")
+    mesh = [*nodes, newcomer]
+    wait_until(lambda: converged(mesh), 10.0, lambda: describe_all(mesh))
