@@ -3,7 +3,9 @@ multicast and IPv4 broadcast, kill, graceful stop, restart, and seeds without mu
 
 from __future__ import annotations
 
+import json
 import signal
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -93,3 +95,22 @@ def test_a_node_rejoins_the_group_when_its_interface_comes_back_with_a_new_index
     newcomer = NodeProcess(lab, 2, "host-2")
     mesh = [*nodes, newcomer]
     wait_until(lambda: converged(mesh), 10.0, lambda: describe_all(mesh))
+
+
+def test_a_probe_finds_a_member_without_joining(lab: Lab) -> None:
+    nodes = start(lab, range(3))
+    wait_until(lambda: converged(nodes), 10.0, lambda: describe_all(nodes))
+    probe = (
+        "import json, kaboodle; "
+        "m = kaboodle.BlockingKaboodle.discover_mesh_member(port=7475, timeout=10); "
+        "print(json.dumps({'addr': str(m.addr), 'identity': m.identity.decode(), "
+        "'members': m.members}))"
+    )
+    done = lab.exec(3, [sys.executable, "-c", probe], timeout=20)
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    by_addr = {n.addr: n for n in nodes}
+    assert found["addr"] in by_addr
+    assert found["identity"] == by_addr[found["addr"]].identity
+    assert found["members"] == 3
+    assert converged(nodes)  # the prober joined nobody's view
