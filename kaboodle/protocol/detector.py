@@ -108,7 +108,7 @@ class FailureDetector:
             fx.events.append(RoundTrip(addr=src, seconds=now - probe.sent_at))
         if src == probe.target and probe.kind != LAST_CALL:
             theirs = (msg.fingerprint, msg.members)
-            node._maybe_repair(now, src, theirs, fx, force=probe.kind == CONTACT)
+            node._sync.repair(now, src, theirs, fx, force=probe.kind == CONTACT)
 
     def nacked(self, msg: Nack) -> None:
         """A helper could not reach our probe's target either."""

@@ -12,7 +12,7 @@ Where each concern lives: merging updates into the view in :mod:`.merge`, the me
 from __future__ import annotations
 
 import random
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -42,7 +42,7 @@ from .messages import (
     Update,
 )
 from .probe_order import ProbeOrder
-from .sync import initiates_repair, split_state
+from .sync import StateSync
 from .timers import (
     AnnounceTick,
     FingerprintCheck,
@@ -63,9 +63,6 @@ __all__ = ["Node"]
 # Room a message's own fields take before its piggybacked updates (the widest is a PingReq
 # with an IPv6 target: about 40 bytes); the rest of the datagram budget carries gossip.
 _HEADER_ROOM = 64
-_REPLIED_MEMORY = 256  # sync exchanges remembered, so a duplicated part is answered once
-_REPLY_WINDOW = 5.0  # seconds over which at most _REPLY_LIMIT sync replies are sent
-_REPLY_LIMIT = 10
 
 
 class Node:
@@ -124,11 +121,9 @@ class Node:
         self._last_announce = float("-inf")
         self._leaving = False
         self._view_changed_at = 0.0
-        self._last_repair = float("-inf")
         self._reported_fingerprint: int | None = None
         self._fingerprint_check_pending = False
-        self._replied: OrderedDict[tuple[Addr, int], None] = OrderedDict()
-        self._reply_times: list[float] = []
+        self._sync = StateSync(self)
 
     # ----------------------------------------------------------------- views
 
@@ -318,7 +313,7 @@ class Node:
         if joined and self._settled(now) and not self._leaving:
             share = self.config.sync_pushers / max(1, self.members.counted - 1)
             if self._rng.random() < share:
-                self._push_state(now, src, fx, reply=True)
+                self._sync.push(now, src, fx, reply=True)
 
     def _on_probe(self, now: float, src: Addr, msg: Probe, fx: Effects) -> None:
         if self._leaving:
@@ -335,20 +330,7 @@ class Node:
 
     def _on_sync(self, now: float, src: Addr, msg: Sync, fx: Effects) -> None:
         self._merge.updates(now, msg.members, fx, via_sync=True)
-        if not msg.reply or self._leaving or not self.counts(src):
-            return
-        key = (src, msg.exchange)
-        if key in self._replied:
-            return
-        self._replied[key] = None
-        if len(self._replied) > _REPLIED_MEMORY:
-            self._replied.popitem(last=False)
-        self._reply_times = [t for t in self._reply_times if t > now - _REPLY_WINDOW]
-        if len(self._reply_times) >= _REPLY_LIMIT:
-            self.stats["dropped:sync-rate"] += 1
-            return
-        self._reply_times.append(now)
-        self._push_state(now, src, fx, reply=False)
+        self._sync.answer(now, src, msg, fx)
 
     # --------------------------------------------------------- timer handlers
 
@@ -383,16 +365,7 @@ class Node:
                 fx.sends.append(Send(target, codec.encode(Gossip(updates=updates))))
 
     def _on_push_pull_tick(self, now: float, timer: PushPullTick, fx: Effects) -> None:
-        # Jittered ticks keep nodes that started together from syncing all at once; above 32
-        # members a tick pushes only with the chance that stretches the mean period to
-        # push_pull_period(N), so the mesh's sync load stays bounded as it grows.
-        interval = self.config.push_pull_interval
-        fx.timers.append(SetTimer(now + interval * self._rng.uniform(0.5, 1.5), PushPullTick()))
-        share = interval / self.config.push_pull_period(self.members.counted)
-        if self._leaving or self._rng.random() >= share:
-            return
-        for target in self._order.sample(1, self._is_peer):
-            self._push_state(now, target, fx, reply=True)
+        self._sync.periodic(now, fx)
 
     def _on_announce_tick(self, now: float, timer: AnnounceTick, fx: Effects) -> None:
         if timer.token != self._announce_token or self._leaving:
@@ -536,36 +509,6 @@ class Node:
 
     def _retransmit_limit(self) -> int:
         return self.config.retransmit_limit(self.members.counted)
-
-    def _maybe_repair(
-        self, now: float, peer: Addr, theirs: tuple[int, int], fx: Effects, *, force: bool
-    ) -> None:
-        ours = (self.members.fingerprint(), self.members.counted)
-        if ours[0] == theirs[0]:
-            return
-        if not force:
-            if not initiates_repair(ours, theirs, self.addr, peer):
-                return
-            # While the view still moves, gossip is doing the work; sync once it has settled.
-            if now - self._view_changed_at < self.config.probe_interval:
-                return
-            if now - self._last_repair < self.config.sync_backoff:
-                return
-        self._last_repair = now
-        self._push_state(now, peer, fx, reply=True)
-
-    def _push_state(self, now: float, to: Addr, fx: Effects, *, reply: bool) -> None:
-        state = list(self.members)
-        parts = split_state(
-            state,
-            exchange=self._rng.getrandbits(32),
-            reply=reply,
-            fingerprint=self.members.fingerprint(),
-            budget=self.config.max_datagram,
-        )
-        self.stats["sync-sent"] += 1
-        for part in parts:
-            fx.sends.append(Send(to, codec.encode(part)))
 
     # Used by the Merger, which owns the rules of the view but not the node's other state.
     def _queue_update(self, update: Update) -> None:

@@ -7,13 +7,20 @@ reports a fingerprint that differs from its own, and now and then with a random 
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from . import codec
 from .addr import Addr
+from .effects import Effects, Send, SetTimer
 from .messages import Sync, Update
+from .timers import PushPullTick
 
-__all__ = ["initiates_repair", "split_state"]
+if TYPE_CHECKING:
+    from .node import Node
+
+__all__ = ["StateSync", "initiates_repair", "split_state"]
 
 # An empty Sync's encoding, plus the two bytes by which its members array header may grow.
 _SYNC_OVERHEAD = (
@@ -65,3 +72,86 @@ def initiates_repair(
     if our_count != their_count:
         return our_count < their_count
     return self_addr.sort_key < peer.sort_key
+
+
+_REPLIED_MEMORY = 256  # exchanges remembered, so a duplicated part is answered only once
+_REPLY_WINDOW = 5.0  # seconds over which at most _REPLY_LIMIT replies are sent
+_REPLY_LIMIT = 10
+
+
+class StateSync:
+    """A node's push-pull exchanges: when to start one, and answering others'."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        self._last_repair = float("-inf")
+        self._replied: OrderedDict[tuple[Addr, int], None] = OrderedDict()
+        self._reply_times: list[float] = []
+
+    def push(self, now: float, to: Addr, fx: Effects, *, reply: bool) -> None:
+        """Send our whole state to ``to``; ``reply`` asks it to push its own back."""
+        node = self._node
+        parts = split_state(
+            list(node.members),
+            exchange=node._rng.getrandbits(32),
+            reply=reply,
+            fingerprint=node.members.fingerprint(),
+            budget=node.config.max_datagram,
+        )
+        node.stats["sync-sent"] += 1
+        for part in parts:
+            fx.sends.append(Send(to, codec.encode(part)))
+
+    def answer(self, now: float, src: Addr, msg: Sync, fx: Effects) -> None:
+        """Push our state back for a Sync that asks for it: to members only, once per
+        exchange, and at most _REPLY_LIMIT times per _REPLY_WINDOW (a forged request must not
+        make us a traffic amplifier)."""
+        node = self._node
+        if not msg.reply or node.leaving or not node.counts(src):
+            return
+        key = (src, msg.exchange)
+        if key in self._replied:
+            return
+        self._replied[key] = None
+        if len(self._replied) > _REPLIED_MEMORY:
+            self._replied.popitem(last=False)
+        self._reply_times = [t for t in self._reply_times if t > now - _REPLY_WINDOW]
+        if len(self._reply_times) >= _REPLY_LIMIT:
+            node.stats["dropped:sync-rate"] += 1
+            return
+        self._reply_times.append(now)
+        self.push(now, src, fx, reply=False)
+
+    def repair(
+        self, now: float, peer: Addr, theirs: tuple[int, int], fx: Effects, *, force: bool
+    ) -> None:
+        """An ack showed ``peer``'s (fingerprint, count); exchange state if the views differ
+        and it is our turn (``force``: a contact we made on purpose, always exchange)."""
+        node = self._node
+        ours = (node.members.fingerprint(), node.members.counted)
+        if ours[0] == theirs[0]:
+            return
+        if not force:
+            if not initiates_repair(ours, theirs, node.addr, peer):
+                return
+            # While the view still moves, gossip is doing the work; sync once it has settled.
+            if now - node._view_changed_at < node.config.probe_interval:
+                return
+            if now - self._last_repair < node.config.sync_backoff:
+                return
+        self._last_repair = now
+        self.push(now, peer, fx, reply=True)
+
+    def periodic(self, now: float, fx: Effects) -> None:
+        """The push-pull tick: exchange state with one random member now and then."""
+        node = self._node
+        # Jittered ticks keep nodes that started together from syncing all at once; above 32
+        # members a tick pushes only with the chance that stretches the mean period to
+        # push_pull_period(N), so the mesh's sync load stays bounded as it grows.
+        interval = node.config.push_pull_interval
+        fx.timers.append(SetTimer(now + interval * node._rng.uniform(0.5, 1.5), PushPullTick()))
+        share = interval / node.config.push_pull_period(node.members.counted)
+        if node.leaving or node._rng.random() >= share:
+            return
+        for target in node._order.sample(1, node._is_peer):
+            self.push(now, target, fx, reply=True)
