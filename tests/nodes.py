@@ -89,4 +89,12 @@ def converged(nodes: list[NodeProcess]) -> bool:
 
 
 def describe_all(nodes: list[NodeProcess]) -> str:
-    return "\n".join(f"{n.identity} {n.addr}: {n.view}" for n in nodes)
+    """Every node's view; for a node whose view differs from the others', its counters too."""
+    want = expected_fingerprint(nodes)
+    lines = []
+    for n in nodes:
+        view = n.view
+        lines.append(f"{n.identity} {n.addr}: {len(view['peers'])} peers, {view}")
+        if view["fingerprint"] != want:
+            lines.append(f"  stats of {n.identity}: {n.stats}")
+    return "\n".join(lines)
