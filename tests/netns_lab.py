@@ -200,9 +200,23 @@ def _kill_netns_processes(netns: str) -> None:
     test left behind (including grandchildren that escaped their process group) goes first.
     """
     out = _ip("netns", "pids", netns, check=False).stdout
-    for word in out.split():
-        with contextlib.suppress(ValueError, ProcessLookupError, PermissionError):
-            os.kill(int(word), signal.SIGKILL)
+    pids = [int(word) for word in out.split() if word.isdigit()]
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    # SIGKILL is delivered asynchronously: wait (briefly) until each is gone or a zombie, so
+    # that close() returns with nothing of the lab still running.
+    deadline = time.monotonic() + 2.0
+    while any(_still_running(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def _still_running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
 
 
 def _delete_netns(netns: str) -> None:

@@ -72,7 +72,9 @@ class Config:
     """Longest interval between announces while alone."""
 
     announce_idle: float = 30.0
-    """Interval between announces while in a mesh, so healed partitions find each other."""
+    """Interval between announces while in a mesh, so healed partitions find each other;
+    above 8 members each node stretches it by N/8, so the mesh as a whole announces about
+    8 times per interval whatever its size."""
 
     reprobe_dead_interval: float = 10.0
     """Seconds between pings to one random dead member, to notice a healed partition."""

@@ -163,7 +163,9 @@ class NodeRunner:
                 # No route for the limited broadcast: use the subnet's directed broadcast.
                 self._sendto(data, (broadcast, self.sockets.group_port))
                 return
-            self.stats[f"send-error:{errno.errorcode.get(error.errno or 0, error.errno)}"] += 1
+            self.stats[
+                f"group-send-error:{errno.errorcode.get(error.errno or 0, error.errno)}"
+            ] += 1
             return
         self.stats["sent"] += 1
         self.stats["sent-bytes"] += len(data)

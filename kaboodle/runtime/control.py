@@ -1,0 +1,644 @@
+"""The control socket: how ``kaboodle peers`` and friends talk to the node ``kaboodle join`` runs.
+
+Serf's shape (``serf agent`` serves an RPC address, ``serf members`` asks it), on a Unix stream
+socket of mode 0600, one per discovery port, so several nodes on one host coexist. The
+protocol is JSON lines: a client writes one request object per line, the node answers each
+with one object per line. docs/cli.md documents it; :data:`PROTOCOL` is its version.
+
+Three parts, in this order: the JSON views of a node (:func:`view_json`, :class:`EventJson`),
+the server (:class:`ControlServer`) and the client (:func:`request`, :func:`stream`). Where
+the sockets live is the command line's convention (cli/paths.py); here a socket is a path.
+
+Only one node serves a socket path: the server holds an ``flock`` on ``<socket>.lock`` for as
+long as it runs. The kernel drops that lock when a process dies, however it dies, so a socket
+file whose lock is free is stale (its node crashed) and is replaced, while one whose lock is
+held is never stolen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import errno
+import fcntl
+import json
+import logging
+import os
+import pwd
+import socket
+import stat
+from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
+from typing import Any, TypedDict
+
+from kaboodle import __version__
+from kaboodle.protocol.addr import Addr
+from kaboodle.protocol.events import (
+    Event,
+    FingerprintChanged,
+    PeerFailed,
+    PeerJoined,
+    PeerLeft,
+    PeerSuspected,
+    PeerUpdated,
+    RoundTrip,
+)
+
+from .api import Kaboodle, PeerInfo
+from .errors import KaboodleError
+
+__all__ = [
+    "PROTOCOL",
+    "ControlError",
+    "ControlPermissionError",
+    "ControlServer",
+    "EventJson",
+    "NodeAlreadyRunningError",
+    "NodeNotRunningError",
+    "PeerJson",
+    "ViewJson",
+    "fingerprint_text",
+    "identity_json",
+    "owner_text",
+    "request",
+    "stream",
+    "view_json",
+]
+
+PROTOCOL = 1
+"""The version of the control protocol, reported by ``info``; raised only for incompatible
+changes (new commands and new keys are compatible)."""
+
+_REQUEST_LIMIT = 64 * 1024  # a request is a few dozen bytes; anything near this is not one
+_REPLY_LIMIT = 256 * 1024 * 1024  # a view of 10,000 members is a few MB; leave room
+_SUN_PATH_MAX = 107  # sockaddr_un.sun_path is 108 bytes on Linux, NUL included
+_WATCH_QUIET = 0.05  # seconds without events before a watcher gets the coalesced view
+_CLOSE_GRACE = 1.0  # seconds that answers in flight get to go out when the server closes
+
+log = logging.getLogger("kaboodle.control")
+
+
+class NodeNotRunningError(KaboodleError):
+    """No node serves the control socket: it is missing, or stale (its node died).
+
+    Attributes:
+        port: the discovery port asked about, or None when a socket path was given.
+        path: the socket path tried, or None when none exists for the port.
+    """
+
+    def __init__(self, port: int | None, path: Path | None) -> None:
+        self.port = port
+        self.path = path
+        if port is None:
+            super().__init__(f"no kaboodle node is serving the control socket {path}")
+        else:
+            super().__init__(
+                f"no kaboodle node is running on port {port} "
+                f"(start one with 'kaboodle join --port {port}')"
+            )
+
+
+class NodeAlreadyRunningError(KaboodleError):
+    """A live node already serves this control socket; it is never taken over."""
+
+
+class ControlPermissionError(KaboodleError):
+    """The operating system refused access to the control socket or its directory."""
+
+
+class ControlError(KaboodleError):
+    """The node answered with an error, broke the protocol, or did not answer in time."""
+
+
+def owner_text(path: Path) -> str:
+    """``belongs to alice, mode 600``: who may use ``path``, for permission errors."""
+    try:
+        info = path.stat()
+    except OSError:
+        return "cannot be read"
+    try:
+        owner = pwd.getpwuid(info.st_uid).pw_name
+    except KeyError:
+        owner = f"uid {info.st_uid}"
+    return f"belongs to {owner}, mode {stat.S_IMODE(info.st_mode):o}"
+
+
+# ------------------------------------------------------------------------------ JSON views
+
+
+class PeerJson(TypedDict):
+    """One member in a view: the documented shape of ``peers[]`` (docs/cli.md)."""
+
+    addr: str
+    identity: str | None
+    identity_b64: str
+    state: str
+    incarnation: int | None
+    latency_ms: float | None
+    tags: dict[str, str]
+
+
+class ViewJson(TypedDict):
+    """A node's view: the documented shape of ``kaboodle peers --json`` (docs/cli.md)."""
+
+    self: str
+    fingerprint: str
+    peers: list[PeerJson]
+
+
+def fingerprint_text(fingerprint: int) -> str:
+    """``0x`` and 8 lowercase hex digits, always: the fingerprint as the CLI and JSON show it."""
+    return f"0x{fingerprint & 0xFFFFFFFF:08x}"
+
+
+def identity_json(identity: bytes) -> tuple[str | None, str]:
+    """(UTF-8 text or None when the bytes are not UTF-8, base64) of an identity."""
+    try:
+        text: str | None = identity.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    return text, base64.b64encode(identity).decode("ascii")
+
+
+def peer_json(addr: Addr, info: PeerInfo) -> PeerJson:
+    """One member as JSON."""
+    text, b64 = identity_json(info.identity)
+    return {
+        "addr": str(addr),
+        "identity": text,
+        "identity_b64": b64,
+        "state": info.state.name.lower(),
+        "incarnation": info.incarnation,
+        "latency_ms": None if info.latency is None else round(info.latency * 1000, 3),
+        "tags": dict(info.tags),
+    }
+
+
+def view_json(kb: Kaboodle) -> ViewJson:
+    """Everything ``kb`` knows, self included, dead and left members while remembered; in the
+    fingerprint's order (IPv4 before IPv6, then address bytes, then port)."""
+    states = kb.peer_states()
+    return {
+        "self": str(kb.self_addr),
+        "fingerprint": fingerprint_text(kb.fingerprint()),
+        "peers": [peer_json(a, states[a]) for a in sorted(states, key=lambda a: a.sort_key)],
+    }
+
+
+class EventJson:
+    """Turns events into the JSON objects ``join --json-logs`` and ``watch`` print.
+
+    Suspicions, failures and departures carry only an address; this remembers each member's
+    identity from the joins and updates it has seen (seeded from the node's view), so every
+    line can say who, without rebuilding the whole view per event.
+    """
+
+    def __init__(self, kb: Kaboodle | None = None) -> None:
+        self._identities: dict[Addr, bytes] = {}
+        if kb is not None and kb.running:
+            self._identities.update(kb.peers())
+
+    def __call__(self, event: Event) -> dict[str, Any] | None:
+        """The event as JSON; None for internal events (latency samples)."""
+        if isinstance(event, RoundTrip):
+            return None
+        if isinstance(event, FingerprintChanged):
+            return {
+                "event": "fingerprint",
+                "fingerprint": fingerprint_text(event.fingerprint),
+                "members": event.members,
+            }
+        if isinstance(event, PeerJoined | PeerUpdated):
+            self._identities[event.addr] = event.identity
+        kind = {
+            PeerJoined: "joined",
+            PeerUpdated: "updated",
+            PeerSuspected: "suspected",
+            PeerFailed: "failed",
+            PeerLeft: "left",
+        }[type(event)]
+        out: dict[str, Any] = {"event": kind, "addr": str(event.addr)}
+        identity = self._identities.get(event.addr)
+        if identity is not None:
+            out["identity"], out["identity_b64"] = identity_json(identity)
+        out["incarnation"] = event.incarnation
+        if isinstance(event, PeerUpdated):
+            out["state"] = event.state.name.lower()
+        if isinstance(event, PeerJoined | PeerUpdated):
+            out["tags"] = dict(event.tags)
+        return out
+
+
+def _info_json(kb: Kaboodle) -> dict[str, Any]:
+    text, b64 = identity_json(kb.identity)
+    iface = kb.interface
+    return {
+        "protocol": PROTOCOL,
+        "version": __version__,
+        "pid": os.getpid(),
+        "port": kb.port,
+        "self": str(kb.self_addr),
+        "identity": text,
+        "identity_b64": b64,
+        "interface": {"name": iface.name, "ip": iface.ip, "index": iface.index},
+    }
+
+
+# ---------------------------------------------------------------------------------- server
+
+
+class ControlServer:
+    """Serves one node's control socket.
+
+    ``claim()`` takes the socket path (lock, stale check, bind, listen) before the node starts,
+    so a second ``join`` on the same port fails before it announces anything; ``start()``
+    begins answering; ``close()`` answers pending ``leave`` requests, then removes the socket.
+
+    Args:
+        kb: the node to report on.
+        path: the socket path.
+        on_leave: called when a client asks the node to leave; the owner then stops the node
+            and calls ``close()``, and only then does that client get its answer.
+    """
+
+    def __init__(self, kb: Kaboodle, path: Path, on_leave: Callable[[], None]) -> None:
+        self._kb = kb
+        self.path = path
+        self._on_leave = on_leave
+        self._lock_fd: int | None = None
+        self._sock: socket.socket | None = None
+        self._inode: int | None = None
+        self._server: asyncio.Server | None = None
+        self._clients: set[asyncio.Task[Any]] = set()
+        self._closing = asyncio.Event()
+        self.replaced_stale = False
+        """True when claim() replaced a socket left behind by a node that died."""
+
+    def claim(self) -> None:
+        """Take the socket path for this node and listen on it.
+
+        Raises:
+            NodeAlreadyRunningError: a live node serves this path.
+            ControlPermissionError: the directory or the socket cannot be used.
+            KaboodleError: the path is too long for a Unix socket, or is not a socket.
+        """
+        path = self.path
+        staging = path.with_name(f".{path.name}.{os.getpid()}")
+        for candidate in (path, staging):
+            if len(os.fsencode(candidate)) > _SUN_PATH_MAX:
+                raise KaboodleError(
+                    f"the control socket path {candidate} is longer than the {_SUN_PATH_MAX} "
+                    "bytes a Unix socket allows; set KABOODLE_RUNTIME_DIR to a shorter directory"
+                )
+        self._lock_fd = self._take_lock(path)
+        try:
+            self._check_stale(path)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                with contextlib.suppress(FileNotFoundError):
+                    staging.unlink()
+                sock.bind(os.fspath(staging))
+                # 0600 before the socket appears under its name (rename is atomic), so there
+                # is no moment when others could connect; the rename also replaces a stale one.
+                os.chmod(staging, 0o600)
+                os.replace(staging, path)
+                self._inode = path.lstat().st_ino
+                sock.listen(64)  # clients that come before start() wait in the backlog
+                sock.setblocking(False)
+            except OSError as exc:
+                sock.close()
+                with contextlib.suppress(OSError):
+                    staging.unlink()
+                raise _socket_error(path, exc) from exc
+            self._sock = sock
+        except BaseException:
+            self._release_lock()
+            raise
+
+    async def start(self) -> None:
+        """Begin answering requests (after ``claim()``)."""
+        if self._sock is None:
+            raise RuntimeError("claim() the control socket before start()")
+        self._server = await asyncio.start_unix_server(
+            self._serve, sock=self._sock, limit=_REQUEST_LIMIT
+        )
+
+    async def close(self) -> None:
+        """Stop serving: answer pending ``leave`` requests, end watches, remove the socket.
+
+        Idempotent. Call it after the node has stopped, so ``leave`` is answered once the
+        node has left.
+        """
+        self._closing.set()
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        elif self._sock is not None:
+            self._sock.close()
+        self._sock = None
+        if self._clients:
+            # Leave requests answer, watches say "stopped"; idle connections are cut.
+            await asyncio.wait(set(self._clients), timeout=_CLOSE_GRACE)
+            for task in set(self._clients):
+                task.cancel()
+            await asyncio.gather(*self._clients, return_exceptions=True)
+        if self._inode is not None:
+            # Only our own socket: never unlink one that has replaced it in the meantime.
+            with contextlib.suppress(OSError):
+                if self.path.lstat().st_ino == self._inode:
+                    self.path.unlink()
+            self._inode = None
+        self._release_lock()
+
+    # -- claiming
+
+    def _take_lock(self, path: Path) -> int:
+        lock_path = _lock_path(path)
+        while True:
+            try:
+                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError as exc:
+                raise _socket_error(lock_path, exc) from exc
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+                os.close(fd)
+                raise NodeAlreadyRunningError(self._already_running(path, holder)) from None
+            except OSError as exc:
+                os.close(fd)
+                raise _socket_error(lock_path, exc) from exc
+            # A node that stopped removes its lock file while holding it; if we locked such a
+            # removed file, the lock means nothing: take the one now at the path instead.
+            with contextlib.suppress(FileNotFoundError):
+                if os.fstat(fd).st_ino == lock_path.stat().st_ino:
+                    break
+            os.close(fd)
+        # The pid is only for the message a second join prints; the lock itself is the truth.
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        return fd
+
+    def _check_stale(self, path: Path) -> None:
+        try:
+            info = path.lstat()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise _socket_error(path, exc) from exc
+        if not stat.S_ISSOCK(info.st_mode):
+            raise KaboodleError(
+                f"{path} exists and is not a socket; remove it or choose another --socket"
+            )
+        # We hold the lock, so no kaboodle node serves it; still, never take a socket that
+        # something answers on.
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(1.0)
+            try:
+                probe.connect(os.fspath(path))
+            except OSError:
+                self.replaced_stale = True
+                log.warning("replacing the stale control socket %s (its node is gone)", path)
+                return
+        raise NodeAlreadyRunningError(self._already_running(path, ""))
+
+    def _already_running(self, path: Path, pid: str) -> str:
+        holder = f"pid {pid}, " if pid.isdigit() else ""
+        return (
+            f"a kaboodle node is already running on port {self._kb.port} ({holder}control "
+            f"socket {path}); to run another one on this port, give it its own with --socket PATH"
+        )
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            # Removed while still held, so that nobody can take a lock on it in between (and
+            # _take_lock checks it locked the file that is at the path).
+            with contextlib.suppress(OSError):
+                _lock_path(self.path).unlink()
+            os.close(self._lock_fd)  # closing drops the flock
+            self._lock_fd = None
+
+    # -- answering
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._clients.add(task)
+        try:
+            await self._converse(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass  # the client went away; nothing to tell it
+        finally:
+            self._clients.discard(task)
+            writer.close()
+            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+                await writer.wait_closed()
+
+    async def _converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                line = await reader.readline()
+            except (ValueError, asyncio.LimitOverrunError):
+                await _send(writer, _error(f"request longer than {_REQUEST_LIMIT} bytes"))
+                return
+            if not line:
+                return
+            try:
+                req = json.loads(line)
+            except ValueError:
+                await _send(writer, _error("request is not JSON"))
+                continue
+            if not isinstance(req, dict) or not isinstance(req.get("cmd"), str):
+                await _send(writer, _error('request is not an object with a "cmd" string'))
+                continue
+            cmd: str = req["cmd"]
+            if self._closing.is_set() or not self._kb.running:
+                await _send(writer, _error("the node is leaving"))
+                return
+            if cmd == "leave":
+                me = str(self._kb.self_addr)  # the node has no address once it has left
+                self._on_leave()
+                await self._closing.wait()
+                await _send(writer, {"ok": True, "self": me, "port": self._kb.port})
+                return
+            if cmd == "watch":
+                await self._watch(writer, req.get("interval", 1.0))
+                return
+            await _send(writer, self._answer(cmd))
+
+    def _answer(self, cmd: str) -> dict[str, Any]:
+        kb = self._kb
+        if cmd == "info":
+            return {"ok": True, **_info_json(kb)}
+        if cmd == "peers":
+            return {"ok": True, **view_json(kb)}
+        if cmd == "fingerprint":
+            return {
+                "ok": True,
+                "fingerprint": fingerprint_text(kb.fingerprint()),
+                "members": len(kb.peers()),
+            }
+        return _error(f"unknown command {cmd!r} (known: info, peers, fingerprint, watch, leave)")
+
+    async def _watch(self, writer: asyncio.StreamWriter, interval: object) -> None:
+        if not isinstance(interval, int | float) or isinstance(interval, bool):
+            await _send(writer, _error('"interval" must be a number of seconds'))
+            return
+        period = min(max(float(interval), 0.1), 60.0)
+        subscription = self._kb.events()
+        to_json = EventJson(self._kb)
+        events = aiter(subscription)
+        try:
+            await _send(writer, {"ok": True})
+            await _send(writer, {"type": "view", **view_json(self._kb)})
+            pending: asyncio.Task[Event] | None = None
+            while True:
+                if pending is None:
+                    pending = asyncio.ensure_future(anext(events))
+                # Events arrive in bursts; answer each, then one view once the burst is over
+                # (or at least every period, for the latencies that change without events).
+                changed = False
+                deadline = asyncio.get_running_loop().time() + period
+                while True:
+                    now = asyncio.get_running_loop().time()
+                    wait = min(_WATCH_QUIET, deadline - now) if changed else deadline - now
+                    done, _ = await asyncio.wait({pending}, timeout=max(wait, 0))
+                    if not done:
+                        break
+                    try:
+                        event = pending.result()
+                    except StopAsyncIteration:  # the node stopped
+                        await _send(writer, {"type": "stopped"})
+                        return
+                    pending = asyncio.ensure_future(anext(events))
+                    line = to_json(event)
+                    if line is not None:
+                        changed = True
+                        await _send(writer, {"type": "event", **line})
+                if not self._kb.running:
+                    continue  # stopping: the subscription ends in a moment
+                await _send(writer, {"type": "view", **view_json(self._kb)})
+        finally:
+            subscription.close()
+            if pending is not None and not pending.done():
+                pending.cancel()
+
+
+def _lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+def _error(message: str) -> dict[str, Any]:
+    return {"ok": False, "error": message}
+
+
+async def _send(writer: asyncio.StreamWriter, obj: Mapping[str, Any]) -> None:
+    writer.write(json.dumps(obj, separators=(",", ":")).encode() + b"\n")
+    await writer.drain()
+
+
+def _socket_error(path: Path, exc: OSError) -> KaboodleError:
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return ControlPermissionError(
+            f"permission denied on the control socket {path} (its directory "
+            f"{owner_text(path.parent)}); run as its owner or set KABOODLE_RUNTIME_DIR"
+        )
+    return KaboodleError(f"cannot serve the control socket {path}: {exc.strerror or exc}")
+
+
+# ---------------------------------------------------------------------------------- client
+
+
+async def _connect(
+    path: Path, port: int | None
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    try:
+        return await asyncio.open_unix_connection(os.fspath(path), limit=_REPLY_LIMIT)
+    except (FileNotFoundError, ConnectionRefusedError):
+        # Refused: the file is there but nobody listens, a node that died (stale).
+        raise NodeNotRunningError(port, path) from None
+    except PermissionError:
+        raise ControlPermissionError(
+            f"permission denied on the control socket {path} ({owner_text(path)}); "
+            "run this command as the user who started the node"
+        ) from None
+    except OSError as exc:
+        raise ControlError(f"cannot reach the control socket {path}: {exc.strerror}") from None
+
+
+async def _read_object(reader: asyncio.StreamReader, path: Path, at_eof: str) -> dict[str, Any]:
+    """The next line from the node, as an object; ``at_eof`` says what an early end means."""
+    try:
+        line = await reader.readline()
+    except (ValueError, asyncio.LimitOverrunError):
+        raise ControlError(f"a line from the node on {path} exceeds {_REPLY_LIMIT} bytes") from None
+    except ConnectionError:
+        line = b""
+    if not line:
+        raise ControlError(f"the node on {path} {at_eof}")
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        obj = None
+    if not isinstance(obj, dict):
+        raise ControlError(f"the node on {path} sent a line that is not a JSON object")
+    return obj
+
+
+async def request(
+    path: Path, cmd: str, *, port: int | None = None, timeout: float = 5.0
+) -> dict[str, Any]:
+    """Send one request to the node on ``path`` and return its answer (without ``"ok"``).
+
+    Args:
+        path: the control socket (from :func:`locate`, or given by the user).
+        cmd: ``info``, ``peers``, ``fingerprint`` or ``leave``.
+        port: the discovery port, for error messages.
+        timeout: seconds to wait for the whole exchange (``leave`` waits for the node to go).
+
+    Raises:
+        NodeNotRunningError: nobody serves the socket (missing or stale).
+        ControlPermissionError: the socket may not be opened by this user.
+        ControlError: the node refused the request, or did not answer in time.
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await _connect(path, port)
+            try:
+                await _send(writer, {"cmd": cmd})
+                reply = await _read_object(reader, path, "closed the connection unanswered")
+            finally:
+                writer.close()
+    except TimeoutError:
+        raise ControlError(f"the node on {path} did not answer within {timeout:g} s") from None
+    except ConnectionError as exc:
+        raise ControlError(f"lost the connection to the node on {path}: {exc}") from None
+    if not reply.pop("ok", False):
+        raise ControlError(f"the node on {path} refused {cmd!r}: {reply.get('error')}")
+    return reply
+
+
+async def stream(
+    path: Path, *, port: int | None = None, interval: float = 1.0
+) -> AsyncIterator[dict[str, Any]]:
+    """Watch the node on ``path``: yields ``{"type": "view", ...}`` and ``{"type": "event",
+    ...}`` objects until the node stops; the last is ``{"type": "stopped"}``.
+
+    Raises:
+        NodeNotRunningError, ControlPermissionError: as :func:`request`.
+        ControlError: the node refused, or the connection broke before the node said it stopped.
+    """
+    reader, writer = await _connect(path, port)
+    try:
+        await _send(writer, {"cmd": "watch", "interval": interval})
+        first = await _read_object(reader, path, "closed the connection unanswered")
+        if not first.get("ok"):
+            raise ControlError(f"the node on {path} refused to be watched: {first.get('error')}")
+        while True:
+            item = await _read_object(reader, path, "went away without leaving (killed?)")
+            yield item
+            if item.get("type") == "stopped":
+                return
+    finally:
+        writer.close()

@@ -1,0 +1,169 @@
+"""Running the ``kaboodle`` command as real processes, and waiting on what they print."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+KABOODLE = [sys.executable, "-m", "cli"]
+"""The command, run from this checkout with this interpreter (no installed script needed)."""
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_until(
+    condition: Callable[[], Any], timeout: float = 10.0, describe: Callable[[], str] = lambda: ""
+) -> Any:
+    """Poll ``condition`` until it returns something true; fail at the deadline with what was
+    seen. Never a blind sleep: the test goes on as soon as the condition holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {describe()}")
+        time.sleep(0.02)
+
+
+def free_port() -> int:
+    """A UDP port nobody on this host uses now (for a discovery port of our own)."""
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+        sock.bind(("::1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cli_env(runtime_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment for a command: its own runtime directory, never the machine's, and no
+    KABOODLE_* settings leaking in from the caller's environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KABOODLE_")}
+    env["KABOODLE_RUNTIME_DIR"] = str(runtime_dir)
+    env["PYTHONPATH"] = str(ROOT)
+    env["COLUMNS"] = "200"  # rich tables stay on one line per member
+    env.update(extra)
+    return env
+
+
+def run(
+    *args: str, env: Mapping[str, str], timeout: float = 30.0, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
+    """Run ``kaboodle ARGS`` to completion and capture its output."""
+    return subprocess.run(
+        [*KABOODLE, *args],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        check=False,
+        **kwargs,
+    )
+
+
+def run_json(*args: str, env: Mapping[str, str]) -> Any:
+    """Run ``kaboodle ARGS`` that must succeed and print one JSON document; return it."""
+    done = run(*args, env=env)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+class JoinProcess:
+    """``kaboodle join --json-logs ...`` in the background; its lines are collected as they come.
+
+    Args:
+        port: the discovery port.
+        env: the environment (see :func:`cli_env`).
+        args: more ``join`` arguments (default: loopback and the fast profile).
+        wait: wait for its "started" line.
+    """
+
+    def __init__(
+        self,
+        port: int,
+        env: Mapping[str, str],
+        *args: str,
+        wait: bool = True,
+        prefix: tuple[str, ...] = (),
+    ) -> None:
+        self.port = port
+        argv = [*prefix, *KABOODLE, "join", "--port", str(port), "--json-logs", *args]
+        if "--interface" not in args and not any(a.startswith("--interface=") for a in args):
+            argv += ["--interface", "lo"]
+        if "--profile" not in args:
+            argv += ["--profile", "local"]
+        self.proc = subprocess.Popen(
+            argv,
+            env=dict(env),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: list[dict[str, Any]] = []
+        self.stderr: list[str] = []
+        self._threads = [
+            threading.Thread(target=self._read_stdout, daemon=True),
+            threading.Thread(target=self._read_stderr, daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+        self.started: dict[str, Any] = {}
+        if wait:
+            self.started = wait_until(lambda: self.first("started"), 20.0, self.describe)
+
+    def _read_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(json.loads(line))
+
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.stderr.append(line.rstrip("\n"))
+
+    def first(self, event: str) -> dict[str, Any] | None:
+        """The first line of this event kind, if any yet."""
+        return next((line for line in list(self.lines) if line.get("event") == event), None)
+
+    def events(self, event: str) -> list[dict[str, Any]]:
+        """Every line of this event kind so far."""
+        return [line for line in list(self.lines) if line.get("event") == event]
+
+    @property
+    def addr(self) -> str:
+        """The node's member address, from its "started" line."""
+        return str(self.started["self"])
+
+    def signal(self, sig: signal.Signals) -> None:
+        """Send ``sig`` to the node."""
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 20.0) -> int:
+        """Wait for the process to exit and for its output to be read; its exit code."""
+        code = self.proc.wait(timeout)
+        for thread in self._threads:
+            thread.join(timeout)
+        return code
+
+    def stop(self) -> None:
+        """End it, however it is (for cleanup)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def describe(self) -> str:
+        """What it printed so far, for failure messages."""
+        return f"stdout {self.lines[-8:]} stderr {self.stderr[-8:]} exit {self.proc.poll()}"
