@@ -1,4 +1,4 @@
-"""The ``kaboodle`` command: a Typer application."""
+"""The ``kaboodle`` command: wires the commands (one module each) into one Typer app."""
 
 from __future__ import annotations
 
@@ -6,22 +6,35 @@ import typer
 
 import kaboodle
 
+from .errors import OneLineErrorsGroup
+from .join import join
+from .leave import leave
+from .peers import fingerprint, peers
+from .probe import probe
+from .watch import watch
+
+__all__ = ["app"]
+
 app = typer.Typer(
     name="kaboodle",
-    help="Zero-configuration peer discovery and membership.",
+    help="Zero-configuration peer discovery and membership. "
+    "'kaboodle join' runs a node; the other commands ask it (docs/cli.md).",
+    cls=OneLineErrorsGroup,
     no_args_is_help=True,
     add_completion=True,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+app.command()(join)
+app.command()(peers)
+app.command()(probe)
+app.command()(fingerprint)
+app.command()(watch)
+app.command()(leave)
 
 
 @app.command()
 def version() -> None:
     """Print Kaboodle's version."""
     typer.echo(kaboodle.__version__)
-
-
-@app.command()
-def join() -> None:
-    """Run a node in the foreground (not available yet: the networked runtime is coming)."""
-    typer.echo("kaboodle join is not available yet: the networked runtime is not built", err=True)
-    raise typer.Exit(1)

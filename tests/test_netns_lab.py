@@ -231,7 +231,7 @@ def root_links() -> set[str]:
     links come and go with whatever else runs on the machine (Docker, for one)."""
     out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True)
     names = {line.split(":")[1].strip().split("@")[0] for line in out.stdout.splitlines()}
-    return {n for n in names if re.fullmatch(r"kbbr\w+|kbp\d+|h\d+|eth0", n)}
+    return {n for n in names if re.fullmatch(r"kbbr\w+|kbp\d+|h\d+", n)}
 
 
 def netns_pids(netns: str) -> set[int]:
