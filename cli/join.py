@@ -1,0 +1,177 @@
+"""``kaboodle join``: run a node in the foreground and serve its control socket."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+from collections.abc import AsyncIterable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+import kaboodle
+from kaboodle import PROFILES, Event, Kaboodle
+from kaboodle.runtime.control import ControlServer, EventJson, identity_json
+
+from .errors import CliError, ExitCode
+from .logs import LogLevel, NodeOutput, configure_logging
+from .options import DEFAULT_PORT, InterfaceOption, PortOption, SocketOption
+from .paths import prepare_runtime_dir, socket_path
+
+__all__ = ["join", "parse_tags", "split_seeds"]
+
+
+class Profile(StrEnum):
+    """``--profile`` values: the protocol's timing profiles."""
+
+    lan = "lan"
+    wan = "wan"
+    local = "local"
+
+
+def split_seeds(values: list[str] | None) -> list[str]:
+    """Seeds from repeated ``--seed`` flags or ``KABOODLE_SEEDS`` (spaces or commas apart)."""
+    return [part for value in values or () for part in value.replace(",", " ").split()]
+
+
+def parse_tags(values: list[str] | None) -> dict[str, str]:
+    """``KEY=VALUE`` flags as a dict.
+
+    Raises:
+        CliError: a flag without ``=`` or with an empty key, or a key given twice (exit 2).
+    """
+    tags: dict[str, str] = {}
+    for value in values or ():
+        key, sep, text = value.partition("=")
+        if not sep or not key:
+            raise CliError(
+                f"invalid value for '--tag': {value!r} is not KEY=VALUE",
+                ExitCode.USAGE,
+                "kaboodle join",
+            )
+        if key in tags:
+            raise CliError(
+                f"invalid value for '--tag': {key!r} is given twice",
+                ExitCode.USAGE,
+                "kaboodle join",
+            )
+        tags[key] = text
+    return tags
+
+
+def join(
+    *,
+    port: PortOption = DEFAULT_PORT,
+    interface: InterfaceOption = None,
+    identity: Annotated[
+        str | None,
+        typer.Option(
+            "--identity",
+            envvar="KABOODLE_IDENTITY",
+            help="What other members see for this node (UTF-8) [default: the hostname].",
+        ),
+    ] = None,
+    seed: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--seed",
+            "-s",
+            envvar="KABOODLE_SEEDS",
+            metavar="HOST:PORT",
+            help="A member to join through where multicast does not reach; repeatable "
+            "(KABOODLE_SEEDS: several, apart by spaces or commas).",
+        ),
+    ] = None,
+    profile: Annotated[
+        Profile, typer.Option("--profile", case_sensitive=False, help="Protocol timing.")
+    ] = Profile.lan,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option("--tag", "-t", metavar="KEY=VALUE", help="Metadata others see; repeatable."),
+    ] = None,
+    log_level: Annotated[
+        LogLevel, typer.Option("--log-level", case_sensitive=False, help="Least severe log record.")
+    ] = LogLevel.info,
+    json_logs: Annotated[
+        bool,
+        typer.Option("--json-logs", help="Write events and logs as JSON lines (docs/cli.md)."),
+    ] = False,
+    control: SocketOption = None,
+) -> None:
+    """Run a node in the foreground: print what it is, then one line per event.
+
+    SIGINT and SIGTERM (or 'kaboodle leave') make it leave gracefully and exit 0.
+    """
+    configure_logging(log_level, json_logs)
+    tags = parse_tags(tag)
+    try:
+        kb = Kaboodle(
+            port=port,
+            interface=interface,
+            identity=socket.gethostname() if identity is None else identity,
+            seeds=split_seeds(seed),
+            config=PROFILES[profile.value](),
+            tags=tags,
+        )
+    except ValueError as exc:  # a bad seed, identity or tag, found before anything runs
+        raise CliError(str(exc), ExitCode.USAGE, "kaboodle join") from None
+    path = control if control is not None else socket_path(prepare_runtime_dir(), port)
+    asyncio.run(_run(kb, path, profile.value, NodeOutput(json_logs)))
+
+
+async def _run(kb: Kaboodle, path: Path, profile: str, out: NodeOutput) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    # Installed first: a signal that comes while the node starts still means "leave".
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    server = ControlServer(kb, path, on_leave=stop.set)
+    # The socket first: a second join on this port must fail before it announces anything.
+    server.claim()
+    try:
+        events = kb.events()  # subscribed before start, so no early event is missed
+        await kb.start()
+        try:
+            await server.start()
+            text, b64 = identity_json(kb.identity)
+            out.emit(
+                {
+                    "event": "started",
+                    "version": kaboodle.__version__,
+                    "pid": os.getpid(),
+                    "port": kb.port,
+                    "interface": {
+                        "name": kb.interface.name,
+                        "ip": kb.interface.ip,
+                        "index": kb.interface.index,
+                    },
+                    "self": str(kb.self_addr),
+                    "identity": text,
+                    "identity_b64": b64,
+                    "profile": profile,
+                    "control": str(path),
+                }
+            )
+            printer = asyncio.create_task(_print_events(events, EventJson(kb), out, stop))
+            await stop.wait()
+            out.emit({"event": "leaving"})
+        finally:
+            await kb.stop()  # graceful: peers record "left" at once
+        await printer  # ends with the subscription, once the node has stopped
+        out.emit({"event": "stopped"})
+    finally:
+        await server.close()
+
+
+async def _print_events(
+    events: AsyncIterable[Event], to_json: EventJson, out: NodeOutput, stop: asyncio.Event
+) -> None:
+    async for event in events:
+        record = to_json(event)
+        # Once leaving, the node's own view empties as it goes: not news about the mesh.
+        if record is not None and not stop.is_set():
+            out.emit(record)

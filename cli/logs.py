@@ -1,0 +1,87 @@
+"""What a running command writes as it goes: event lines on stdout, log records on stderr.
+
+Both come in two styles: for people (rich, one line each) and, with ``--json-logs``, one JSON
+object per line with a ``time`` field, for log collectors and for tests.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from rich.console import Console
+
+from cli import render
+
+__all__ = ["LogLevel", "NodeOutput", "configure_logging"]
+
+
+class LogLevel(StrEnum):
+    """``--log-level`` values."""
+
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
+def _timestamp(when: float) -> str:
+    return (
+        datetime.fromtimestamp(when, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out = {
+            "time": _timestamp(record.created),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out)
+
+
+def configure_logging(level: LogLevel, json_logs: bool) -> None:
+    """Send the ``kaboodle`` loggers' records at ``level`` and above to stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    if json_logs:
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("kaboodle")
+    logger.handlers[:] = [handler]
+    logger.setLevel(level.value.upper())
+    logger.propagate = False
+
+
+class NodeOutput:
+    """Writes a node's story on stdout: the banner, then one line per event.
+
+    Args:
+        json_lines: one JSON object per line instead of text for people.
+        console: where the text goes (default: stdout).
+    """
+
+    def __init__(self, json_lines: bool, console: Console | None = None) -> None:
+        self._json = json_lines
+        self._console = console or Console(highlight=False, soft_wrap=True)
+
+    def emit(self, record: Mapping[str, Any]) -> None:
+        """Write one record (an ``event`` key and its fields), stamped with the time now."""
+        now = time.time()
+        if self._json:
+            sys.stdout.write(json.dumps({"time": _timestamp(now), **record}) + "\n")
+            sys.stdout.flush()  # a pipe is block-buffered, and readers act on each line
+        elif record.get("event") == "started":
+            self._console.print(render.banner(record))
+        else:
+            self._console.print(render.event_line(record, now))

@@ -1,0 +1,86 @@
+"""Options that several commands share, so each is spelled and documented once."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = [
+    "DEFAULT_PORT",
+    "InterfaceOption",
+    "JsonOption",
+    "PortOption",
+    "ProbeOption",
+    "SocketOption",
+    "State",
+    "TimeoutOption",
+]
+
+DEFAULT_PORT = 7475
+"""The seed's demo port."""
+
+
+class State(StrEnum):
+    """A member state, as ``--state`` and the JSON spell it."""
+
+    alive = "alive"
+    suspect = "suspect"
+    dead = "dead"
+    left = "left"
+
+
+PortOption = Annotated[
+    int,
+    typer.Option(
+        "--port",
+        "-p",
+        envvar="KABOODLE_PORT",
+        min=1,
+        max=65535,
+        help="The mesh's discovery port (the same for every member).",
+    ),
+]
+
+SocketOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--socket",
+        envvar="KABOODLE_SOCKET",
+        dir_okay=False,
+        help="The node's control socket, instead of the one for --port in the runtime directory.",
+    ),
+]
+
+InterfaceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--interface",
+        "-i",
+        envvar="KABOODLE_INTERFACE",
+        metavar="NAME|IP|ipv4|ipv6",
+        help="The network interface: a name, one of its IPs, ipv4 or ipv6 "
+        "[default: the first non-loopback one with IPv6, else IPv4].",
+    ),
+]
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print one JSON object (docs/cli.md) instead of a table.")
+]
+
+ProbeOption = Annotated[
+    bool,
+    typer.Option(
+        "--probe",
+        help="Ask the mesh on --port without joining it (one member's view); needs no local node.",
+    ),
+]
+
+TimeoutOption = Annotated[
+    float,
+    typer.Option(
+        "--timeout", min=0.1, max=3600.0, help="Seconds to wait for a member to answer a probe."
+    ),
+]
