@@ -54,11 +54,16 @@ def cli_env(runtime_dir: Path, **extra: str) -> dict[str, str]:
 
 
 def run(
-    *args: str, env: Mapping[str, str], timeout: float = 30.0, **kwargs: Any
+    *args: str,
+    env: Mapping[str, str],
+    timeout: float = 30.0,
+    prefix: tuple[str, ...] = (),
+    **kwargs: Any,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``kaboodle ARGS`` to completion and capture its output."""
+    """Run ``kaboodle ARGS`` to completion and capture its output; ``prefix`` goes before the
+    interpreter (e.g. setpriv)."""
     return subprocess.run(
-        [*KABOODLE, *args],
+        [*prefix, *KABOODLE, *args],
         env=dict(env),
         capture_output=True,
         text=True,
@@ -92,10 +97,9 @@ class JoinProcess:
         env: Mapping[str, str],
         *args: str,
         wait: bool = True,
-        prefix: tuple[str, ...] = (),
     ) -> None:
         self.port = port
-        argv = [*prefix, *KABOODLE, "join", "--port", str(port), "--json-logs", *args]
+        argv = [*KABOODLE, "join", "--port", str(port), "--json-logs", *args]
         if "--interface" not in args and not any(a.startswith("--interface=") for a in args):
             argv += ["--interface", "lo"]
         if "--profile" not in args:
