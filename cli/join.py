@@ -72,7 +72,7 @@ def join(
         typer.Option(
             "--identity",
             envvar="KABOODLE_IDENTITY",
-            help="What other members see for this node (UTF-8) [default: the hostname].",
+            help="What other members see for this node, as UTF-8 (default: the hostname).",
         ),
     ] = None,
     seed: Annotated[
@@ -158,6 +158,7 @@ async def _run(kb: Kaboodle, path: Path, profile: str, out: NodeOutput) -> None:
             )
             printer = asyncio.create_task(_print_events(events, EventJson(kb), out, stop))
             await stop.wait()
+            server.leaving()
             out.emit({"event": "leaving"})
         finally:
             await kb.stop()  # graceful: peers record "left" at once

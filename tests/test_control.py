@@ -228,6 +228,27 @@ async def test_watch_streams_events_and_views_until_the_node_stops(
     assert items[-1] == {"type": "stopped"}
 
 
+async def test_once_leaving_requests_are_refused_and_watchers_hear_only_stopped(
+    rundir: Path,
+) -> None:
+    node = await Served(rundir / "n.sock").start()
+    items: list[dict[str, Any]] = []
+
+    async def follow() -> None:
+        async for item in stream(node.path, interval=0.1):
+            items.append(item)
+
+    watcher = asyncio.create_task(follow())
+    await wait_for(lambda: items, what="the first view")
+    node.server.leaving()
+    with pytest.raises(ControlError, match="the node is leaving"):
+        await request(node.path, "peers")
+    seen = len(items)
+    await node.stop()  # the node's view empties as it goes: not news for watchers
+    await asyncio.wait_for(watcher, 5)
+    assert [i for i in items[seen:] if i["type"] != "view"] == [{"type": "stopped"}]
+
+
 async def test_watch_refuses_a_bad_interval(served: Served) -> None:
     (answer,) = await raw(served.path, b'{"cmd": "watch", "interval": "soon"}\n')
     assert answer == {"ok": False, "error": '"interval" must be a number of seconds'}

@@ -272,6 +272,7 @@ class ControlServer:
         self._server: asyncio.Server | None = None
         self._clients: set[asyncio.Task[Any]] = set()
         self._closing = asyncio.Event()
+        self._leaving = False
         self.replaced_stale = False
         """True when claim() replaced a socket left behind by a node that died."""
 
@@ -323,6 +324,11 @@ class ControlServer:
         self._server = await asyncio.start_unix_server(
             self._serve, sock=self._sock, limit=_REQUEST_LIMIT
         )
+
+    def leaving(self) -> None:
+        """The node is about to leave: answer no more requests, send watchers nothing more
+        until "stopped" (the node's own view empties as it goes; that is no news of the mesh)."""
+        self._leaving = True
 
     async def close(self) -> None:
         """Stop serving: answer pending ``leave`` requests, end watches, remove the socket.
@@ -453,7 +459,7 @@ class ControlServer:
                 await _send(writer, _error('request is not an object with a "cmd" string'))
                 continue
             cmd: str = req["cmd"]
-            if self._closing.is_set() or not self._kb.running:
+            if self._leaving or self._closing.is_set() or not self._kb.running:
                 await _send(writer, _error("the node is leaving"))
                 return
             if cmd == "leave":
@@ -513,10 +519,10 @@ class ControlServer:
                         return
                     pending = asyncio.ensure_future(anext(events))
                     line = to_json(event)
-                    if line is not None:
+                    if line is not None and not self._leaving:
                         changed = True
                         await _send(writer, {"type": "event", **line})
-                if not self._kb.running:
+                if self._leaving or not self._kb.running:
                     continue  # stopping: the subscription ends in a moment
                 await _send(writer, {"type": "view", **view_json(self._kb)})
         finally:
