@@ -62,7 +62,7 @@ InterfaceOption = Annotated[
         envvar="KABOODLE_INTERFACE",
         metavar="NAME|IP|ipv4|ipv6",
         help="The network interface: a name, one of its IPs, ipv4 or ipv6 "
-        "[default: the first non-loopback one with IPv6, else IPv4].",
+        "(default: the first non-loopback one with IPv6, else with IPv4).",
     ),
 ]
 

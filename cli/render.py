@@ -71,8 +71,8 @@ def peers_table(view: Mapping[str, Any]) -> Table:
         table.add_column("tags")
     for peer in view["peers"]:
         addr = Text(peer["addr"])
-        if peer["addr"] == view["self"]:
-            addr.append(" (self)", style="dim")
+        if peer["addr"] == view["self"] and not view.get("probe"):
+            addr.append(" (self)", style="dim")  # a probe's answerer is not this host
         incarnation = peer["incarnation"]
         row: list[RenderableType] = [
             addr,

@@ -283,6 +283,7 @@ def test_peers_probe_shows_the_view_of_the_member_that_answered(
         "probe": True,
     }
     table = runner.invoke(app, ["peers", "--probe"])
+    assert "(self)" not in table.stdout  # the member that answered is not this host
     assert "fingerprint 0x1a2b3c4d  4 members  (the view of [fd00::3]:40001, found by probe)" in (
         table.stdout
     )
