@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import signal
 import sys
 from typing import Any
@@ -22,6 +23,13 @@ from kaboodle import PROFILES, FingerprintChanged, Kaboodle
 def emit(obj: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(obj) + "\n")
     sys.stdout.flush()
+
+
+class _JsonLines(logging.Handler):
+    """Log records as JSON lines on stdout, next to the events, so tests can show them."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        emit({"log": record.getMessage(), "level": record.levelname})
 
 
 def view(kb: Kaboodle) -> dict[str, Any]:
@@ -40,6 +48,7 @@ async def main() -> None:
     parser.add_argument("--unicast-port", type=int, default=0)
     parser.add_argument("--profile", default="local", choices=sorted(PROFILES))
     args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, handlers=[_JsonLines()])
     kb = Kaboodle(
         port=args.port,
         interface=args.interface,

@@ -97,4 +97,5 @@ def describe_all(nodes: list[NodeProcess]) -> str:
         lines.append(f"{n.identity} {n.addr}: {len(view['peers'])} peers, {view}")
         if view["fingerprint"] != want:
             lines.append(f"  stats of {n.identity}: {n.stats}")
+            lines += [f"  log of {n.identity}: {line['log']}" for line in n.lines if "log" in line]
     return "\n".join(lines)

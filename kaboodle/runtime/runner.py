@@ -148,7 +148,7 @@ class NodeRunner:
         except BlockingIOError:
             self.stats["dropped:send-buffer-full"] += 1
         except OSError as error:
-            self.stats[f"send-error:{errno.errorcode.get(error.errno or 0, error.errno)}"] += 1
+            self._send_failed("send-error", error, sockaddr)
         else:
             self.stats["sent"] += 1
             self.stats["sent-bytes"] += len(data)
@@ -163,12 +163,17 @@ class NodeRunner:
                 # No route for the limited broadcast: use the subnet's directed broadcast.
                 self._sendto(data, (broadcast, self.sockets.group_port))
                 return
-            self.stats[
-                f"group-send-error:{errno.errorcode.get(error.errno or 0, error.errno)}"
-            ] += 1
+            self._send_failed("group-send-error", error, target)
             return
         self.stats["sent"] += 1
         self.stats["sent-bytes"] += len(data)
+
+    def _send_failed(self, kind: str, error: OSError, sockaddr: tuple[Any, ...]) -> None:
+        key = f"{kind}:{errno.errorcode.get(error.errno or 0, error.errno)}"
+        if not self.stats[key]:
+            # Once per kind of failure: enough to diagnose, never a flood.
+            log.warning("sending to %s failed: %s (counted as %s)", sockaddr, error, key)
+        self.stats[key] += 1
 
     async def _watch_interface(self) -> None:
         """Rejoin the group when our interface goes away and comes back with a new index
