@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
 from collections.abc import AsyncIterable
@@ -13,9 +12,8 @@ from typing import Annotated
 
 import typer
 
-import kaboodle
 from kaboodle import PROFILES, Event, Kaboodle
-from kaboodle.runtime.control import ControlServer, EventJson, identity_json
+from kaboodle.runtime.control import ControlServer, EventJson, info_json
 
 from .errors import CliError, ExitCode
 from .logs import LogLevel, NodeOutput, configure_logging
@@ -137,24 +135,8 @@ async def _run(kb: Kaboodle, path: Path, profile: str, out: NodeOutput) -> None:
         await kb.start()
         try:
             await server.start()
-            text, b64 = identity_json(kb.identity)
             out.emit(
-                {
-                    "event": "started",
-                    "version": kaboodle.__version__,
-                    "pid": os.getpid(),
-                    "port": kb.port,
-                    "interface": {
-                        "name": kb.interface.name,
-                        "ip": kb.interface.ip,
-                        "index": kb.interface.index,
-                    },
-                    "self": str(kb.self_addr),
-                    "identity": text,
-                    "identity_b64": b64,
-                    "profile": profile,
-                    "control": str(path),
-                }
+                {"event": "started", **info_json(kb), "profile": profile, "control": str(path)}
             )
             printer = asyncio.create_task(_print_events(events, EventJson(kb), out, stop))
             await stop.wait()

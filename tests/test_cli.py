@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -333,6 +334,9 @@ def test_join_peers_fingerprint_and_leave(env: dict[str, str], nodes: list[JoinP
     node = JoinProcess(port, env)
     nodes.append(node)
     started = node.started
+    documented = {"time", "event", "protocol", "version", "pid", "port", "self", "identity",
+                  "identity_b64", "interface", "profile", "control"}  # fmt: skip
+    assert set(started) == documented
     assert started["identity"] == socket.gethostname()  # the default identity
     assert started["port"] == port and started["interface"]["name"] == "lo"
     assert started["control"] == str(Path(env["KABOODLE_RUNTIME_DIR"]) / f"{port}.sock")
@@ -615,19 +619,30 @@ def test_probe_and_peers_probe_find_a_member_without_joining() -> None:
                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                 for host in (0, 1)
             ]  # fmt: skip
-            for proc in procs:
-                assert json.loads(proc.stdout.readline())["event"] == "started"
+            seen: list[list[str]] = [[], []]
+
+            def read(proc: subprocess.Popen[str], events: list[str]) -> None:
+                assert proc.stdout is not None
+                events.extend(json.loads(line)["event"] for line in proc.stdout)
+
+            for proc, events in zip(procs, seen, strict=True):
+                threading.Thread(target=read, args=(proc, events), daemon=True).start()
+            # Multicast works in a fresh lab only after a moment (sends fail with EINVAL at
+            # first): once the two nodes have found each other, a probe can find them too.
+            wait_until(lambda: all("joined" in lines for lines in seen), 20.0, lambda: str(seen))
 
             def probed() -> Any:
                 done = lab.exec(2, kaboodle(2, "peers", "--probe", "--json"), timeout=30)
+                if done.returncode == 1:  # nobody answered in time: probe again
+                    return None
                 assert done.returncode == 0, done.stderr
                 view = json.loads(done.stdout)
                 return view if view["members"] == 2 else None
 
-            view = wait_until(probed, 20.0)
+            view = wait_until(probed, 30.0)
             assert view["probe"] is True and view["peers"][0]["addr"] == view["self"]
             assert view["peers"][0]["identity"] in {"host-0", "host-1"}
-            done = lab.exec(2, kaboodle(2, "probe", "--json"), timeout=30)
+            done = lab.exec(2, kaboodle(2, "probe", "--json", "--timeout", "15"), timeout=30)
             assert done.returncode == 0, done.stderr
             found = json.loads(done.stdout)
             assert found["members"] == 2 and FINGERPRINT.fullmatch(found["fingerprint"])

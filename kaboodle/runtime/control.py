@@ -60,6 +60,7 @@ __all__ = [
     "ViewJson",
     "fingerprint_text",
     "identity_json",
+    "info_json",
     "owner_text",
     "request",
     "stream",
@@ -230,7 +231,8 @@ class EventJson:
         return out
 
 
-def _info_json(kb: Kaboodle) -> dict[str, Any]:
+def info_json(kb: Kaboodle) -> dict[str, Any]:
+    """What the node is: the ``info`` answer, and what ``kaboodle join`` prints first."""
     text, b64 = identity_json(kb.identity)
     iface = kb.interface
     return {
@@ -476,7 +478,7 @@ class ControlServer:
     def _answer(self, cmd: str) -> dict[str, Any]:
         kb = self._kb
         if cmd == "info":
-            return {"ok": True, **_info_json(kb)}
+            return {"ok": True, **info_json(kb)}
         if cmd == "peers":
             return {"ok": True, **view_json(kb)}
         if cmd == "fingerprint":
