@@ -160,6 +160,29 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return result
 
 
+_NEIGHBOUR_SYSCTLS = "/proc/sys/net/{family}/neigh/default/gc_thresh{level}"
+
+
+def _make_room_for_neighbours(hosts: int) -> None:
+    """Raise the kernel's neighbour-table limits when a lab needs more entries than they allow.
+
+    The IPv4 and IPv6 neighbour tables are shared by every network namespace, and each of a
+    lab's hosts keeps an entry per peer address (ULA, link-local, multicast). With the defaults
+    (1,024 entries at most) a lab of 32 hosts overflows them: sends then fail with EINVAL and
+    the kernel logs "neighbor table overflow". Limits are only ever raised, never lowered.
+    """
+    wanted = 4 * hosts * hosts + 1024
+    for family in ("ipv4", "ipv6"):
+        for level, value in ((2, wanted // 2), (3, wanted)):
+            path = _NEIGHBOUR_SYSCTLS.format(family=family, level=level)
+            with contextlib.suppress(OSError, ValueError):
+                with open(path) as current:
+                    if int(current.read()) >= value:
+                        continue
+                with open(path, "w") as limit:
+                    limit.write(str(value))
+
+
 def _sysctl(netns: str, settings: Mapping[str, str]) -> None:
     """Set network sysctls inside ``netns`` (one short-lived Python process for all of them)."""
     argv = [sys.executable, "-c", _SYSCTL_SCRIPT]
@@ -344,6 +367,7 @@ class Lab:
     # -- building -------------------------------------------------------------------------------
 
     def _build(self) -> None:
+        _make_room_for_neighbours(len(self.hosts))
         _ip("netns", "add", self.switch)
         self._namespaces.append(self.switch)
         # The switch is pure layer 2: without IPv6 on its ports they send no router
