@@ -18,7 +18,8 @@ RUN python3 -m venv /opt/kaboodle \
     else \
         /opt/kaboodle/bin/pip install /src; \
     fi \
- && /opt/kaboodle/bin/kaboodle --help >/dev/null
+ && /opt/kaboodle/bin/kaboodle --help >/dev/null \
+ && /opt/kaboodle/bin/python3 -m pip uninstall --quiet --yes pip setuptools
 
 FROM ${BASE_IMAGE}
 # iptables/ip6tables (for tests that partition nodes from inside their containers) and
