@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from kaboodle import PROFILES, Event, Kaboodle
-from kaboodle.runtime.control import ControlServer, EventJson, info_json
+from kaboodle.runtime.control import ControlServer, event_json, info_json
 
 from .errors import CliError, ExitCode
 from .logs import LogLevel, NodeOutput, configure_logging
@@ -138,7 +138,7 @@ async def _run(kb: Kaboodle, path: Path, profile: str, out: NodeOutput) -> None:
             out.emit(
                 {"event": "started", **info_json(kb), "profile": profile, "control": str(path)}
             )
-            printer = asyncio.create_task(_print_events(events, EventJson(kb), out, stop))
+            printer = asyncio.create_task(_print_events(events, out, stop))
             await stop.wait()
             server.leaving()
             out.emit({"event": "leaving"})
@@ -150,11 +150,9 @@ async def _run(kb: Kaboodle, path: Path, profile: str, out: NodeOutput) -> None:
         await server.close()
 
 
-async def _print_events(
-    events: AsyncIterable[Event], to_json: EventJson, out: NodeOutput, stop: asyncio.Event
-) -> None:
+async def _print_events(events: AsyncIterable[Event], out: NodeOutput, stop: asyncio.Event) -> None:
     async for event in events:
-        record = to_json(event)
+        record = event_json(event)
         # Once leaving, the node's own view empties as it goes: not news about the mesh.
         if record is not None and not stop.is_set():
             out.emit(record)

@@ -101,7 +101,7 @@ def test_stale_alive_gossip_never_resurrects_a_dead_member() -> None:
     suspect = Update(addr=C, state=MemberState.SUSPECT, incarnation=1, origin=B)
     dead = Update(addr=C, state=MemberState.DEAD, incarnation=1, origin=B)
     fx = node.handle_message(0.2, B, Gossip(updates=(suspect, dead)))
-    assert PeerFailed(addr=C, incarnation=1) in fx.events
+    assert PeerFailed(addr=C, incarnation=1, identity=b"x") in fx.events
     for incarnation in (0, 1):
         node.handle_message(0.3, B, Gossip(updates=(alive(C, incarnation),)))
         assert not node.counts(C)
@@ -198,7 +198,7 @@ def test_leave_gossips_left_and_peers_drop_the_member_at_once() -> None:
     messages = [msg for _, msg in sent(fx)]
     assert messages and all(isinstance(m, Gossip) for m in messages)
     events = peer.handle_message(5.01, A, messages[0]).events
-    assert PeerLeft(addr=A, incarnation=10) in events
+    assert PeerLeft(addr=A, incarnation=10, identity=b"x") in events
     assert not peer.counts(A)
     assert leaver.leaving and not leaver.counts(A)
 
@@ -257,7 +257,7 @@ def test_news_of_an_unsuspected_death_is_suspected_first_and_can_be_refuted() ->
     join(node, B, C)
     dead = Update(addr=C, state=MemberState.DEAD, incarnation=1, origin=B)
     fx = node.handle_message(1.0, B, Gossip(updates=(dead,)))
-    assert PeerSuspected(addr=C, incarnation=1) in fx.events
+    assert PeerSuspected(addr=C, incarnation=1, identity=b"x") in fx.events
     assert node.counts(C)
     [timer] = [t for t in fx.timers if type(t.timer).__name__ == "SuspicionTimeout"]
     minimum, _ = node.config.suspicion_bounds(node.members.counted)

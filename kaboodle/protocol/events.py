@@ -46,6 +46,7 @@ class PeerSuspected:
 
     addr: Addr
     incarnation: int
+    identity: bytes = b""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,6 +55,7 @@ class PeerFailed:
 
     addr: Addr
     incarnation: int
+    identity: bytes = b""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,6 +64,7 @@ class PeerLeft:
 
     addr: Addr
     incarnation: int
+    identity: bytes = b""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

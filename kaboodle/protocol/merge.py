@@ -224,7 +224,11 @@ class Merger:
         )
         self.suspicions[member.addr] = suspicion
         self._schedule(suspicion, member, fx)
-        fx.events.append(PeerSuspected(addr=member.addr, incarnation=update.incarnation))
+        fx.events.append(
+            PeerSuspected(
+                addr=member.addr, incarnation=update.incarnation, identity=member.identity
+            )
+        )
         if spread:
             node._queue_update(update)
 
@@ -238,9 +242,15 @@ class Merger:
         )
         self.suspicions.pop(member.addr, None)
         if state == LEFT:
-            fx.events.append(PeerLeft(addr=member.addr, incarnation=update.incarnation))
+            fx.events.append(
+                PeerLeft(addr=member.addr, incarnation=update.incarnation, identity=member.identity)
+            )
         else:
-            fx.events.append(PeerFailed(addr=member.addr, incarnation=update.incarnation))
+            fx.events.append(
+                PeerFailed(
+                    addr=member.addr, incarnation=update.incarnation, identity=member.identity
+                )
+            )
         if spread:
             node._queue_update(update)
 

@@ -5,7 +5,7 @@ socket of mode 0600, one per discovery port, so several nodes on one host coexis
 protocol is JSON lines: a client writes one request object per line, the node answers each
 with one object per line. docs/cli.md documents it; :data:`PROTOCOL` is its version.
 
-Three parts, in this order: the JSON views of a node (:func:`view_json`, :class:`EventJson`),
+Three parts, in this order: the JSON views of a node (:func:`view_json`, :func:`event_json`),
 the server (:class:`ControlServer`) and the client (:func:`request`, :func:`stream`). Where
 the sockets live is the command line's convention (cli/paths.py); here a socket is a path.
 
@@ -53,11 +53,11 @@ __all__ = [
     "ControlError",
     "ControlPermissionError",
     "ControlServer",
-    "EventJson",
     "NodeAlreadyRunningError",
     "NodeNotRunningError",
     "PeerJson",
     "ViewJson",
+    "event_json",
     "fingerprint_text",
     "identity_json",
     "info_json",
@@ -187,48 +187,32 @@ def view_json(kb: Kaboodle) -> ViewJson:
     }
 
 
-class EventJson:
-    """Turns events into the JSON objects ``join --json-logs`` and ``watch`` print.
-
-    Suspicions, failures and departures carry only an address; this remembers each member's
-    identity from the joins and updates it has seen (seeded from the node's view), so every
-    line can say who, without rebuilding the whole view per event.
-    """
-
-    def __init__(self, kb: Kaboodle | None = None) -> None:
-        self._identities: dict[Addr, bytes] = {}
-        if kb is not None and kb.running:
-            self._identities.update(kb.peers())
-
-    def __call__(self, event: Event) -> dict[str, Any] | None:
-        """The event as JSON; None for internal events (latency samples)."""
-        if isinstance(event, RoundTrip):
-            return None
-        if isinstance(event, FingerprintChanged):
-            return {
-                "event": "fingerprint",
-                "fingerprint": fingerprint_text(event.fingerprint),
-                "members": event.members,
-            }
-        if isinstance(event, PeerJoined | PeerUpdated):
-            self._identities[event.addr] = event.identity
-        kind = {
-            PeerJoined: "joined",
-            PeerUpdated: "updated",
-            PeerSuspected: "suspected",
-            PeerFailed: "failed",
-            PeerLeft: "left",
-        }[type(event)]
-        out: dict[str, Any] = {"event": kind, "addr": str(event.addr)}
-        identity = self._identities.get(event.addr)
-        if identity is not None:
-            out["identity"], out["identity_b64"] = identity_json(identity)
-        out["incarnation"] = event.incarnation
-        if isinstance(event, PeerUpdated):
-            out["state"] = event.state.name.lower()
-        if isinstance(event, PeerJoined | PeerUpdated):
-            out["tags"] = dict(event.tags)
-        return out
+def event_json(event: Event) -> dict[str, Any] | None:
+    """The event as the JSON object ``join --json-logs`` and ``watch`` print; None for internal
+    events (latency samples)."""
+    if isinstance(event, RoundTrip):
+        return None
+    if isinstance(event, FingerprintChanged):
+        return {
+            "event": "fingerprint",
+            "fingerprint": fingerprint_text(event.fingerprint),
+            "members": event.members,
+        }
+    kind = {
+        PeerJoined: "joined",
+        PeerUpdated: "updated",
+        PeerSuspected: "suspected",
+        PeerFailed: "failed",
+        PeerLeft: "left",
+    }[type(event)]
+    out: dict[str, Any] = {"event": kind, "addr": str(event.addr)}
+    out["identity"], out["identity_b64"] = identity_json(event.identity)
+    out["incarnation"] = event.incarnation
+    if isinstance(event, PeerUpdated):
+        out["state"] = event.state.name.lower()
+    if isinstance(event, PeerJoined | PeerUpdated):
+        out["tags"] = dict(event.tags)
+    return out
 
 
 def info_json(kb: Kaboodle) -> dict[str, Any]:
@@ -495,7 +479,6 @@ class ControlServer:
             return
         period = min(max(float(interval), 0.1), 60.0)
         subscription = self._kb.events()
-        to_json = EventJson(self._kb)
         events = aiter(subscription)
         try:
             await _send(writer, {"ok": True})
@@ -520,7 +503,7 @@ class ControlServer:
                         await _send(writer, {"type": "stopped"})
                         return
                     pending = asyncio.ensure_future(anext(events))
-                    line = to_json(event)
+                    line = event_json(event)
                     if line is not None and not self._leaving:
                         changed = True
                         await _send(writer, {"type": "event", **line})
