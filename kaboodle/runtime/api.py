@@ -316,6 +316,7 @@ async def _probe(
     loop = asyncio.get_running_loop()
     nonce = random.getrandbits(64)
     found: asyncio.Future[FoundMember] = loop.create_future()
+    send_errors: list[OSError] = []
 
     class Listener(asyncio.DatagramProtocol):
         def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
@@ -324,20 +325,28 @@ async def _probe(
                 if member is not None and not found.done():
                     found.set_result(member)
 
+        def error_received(self, exc: Exception) -> None:
+            if isinstance(exc, OSError):
+                send_errors.append(exc)
+
     transport, _ = await loop.create_datagram_endpoint(Listener, sock=sock)
     try:
         async with asyncio.timeout(timeout):
             delay = 0.25
             while True:
-                with contextlib.suppress(OSError):
+                try:
                     transport.sendto(probe_datagram(nonce), group)
+                except OSError as error:
+                    send_errors.append(error)
                 done, _ = await asyncio.wait({found}, timeout=delay)
                 if done:
                     return found.result()
                 delay = min(delay * 1.5, 2.0)  # members answer at random: ask again, slower
     except TimeoutError:
+        # Say why when the probes never left: "nobody answered" would mislead.
+        why = f" (sending the probe failed: {send_errors[-1]})" if send_errors else ""
         raise TimeoutError(
-            f"no kaboodle member answered a probe on port {port} within {timeout:g} s"
+            f"no kaboodle member answered a probe on port {port} within {timeout:g} s{why}"
         ) from None
     finally:
         transport.close()
