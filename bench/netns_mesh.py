@@ -19,7 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from netns_lab import Lab
-from nodes import NodeProcess, converged, describe_all, wait_until
+from nodes import NodeProcess, converged, describe_all
+from waiting import wait_until
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 

@@ -5,41 +5,19 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from waiting import wait_until
 
 KABOODLE = [sys.executable, "-m", "cli"]
 """The command, run from this checkout with this interpreter (no installed script needed)."""
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def wait_until(
-    condition: Callable[[], Any], timeout: float = 10.0, describe: Callable[[], str] = lambda: ""
-) -> Any:
-    """Poll ``condition`` until it returns something true; fail at the deadline with what was
-    seen. Never a blind sleep: the test goes on as soon as the condition holds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {describe()}")
-        time.sleep(0.02)
-
-
-def free_port() -> int:
-    """A UDP port nobody on this host uses now (for a discovery port of our own)."""
-    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
-        sock.bind(("::1", 0))
-        return int(sock.getsockname()[1])
 
 
 def cli_env(runtime_dir: Path, **extra: str) -> dict[str, str]:

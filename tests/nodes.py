@@ -6,12 +6,11 @@ import json
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from netns_lab import Lab
+from waiting import wait_until
 
 from kaboodle.protocol.addr import Addr
 from kaboodle.protocol.fingerprint import fingerprint
@@ -60,21 +59,6 @@ class NodeProcess:
 
     def describe(self) -> str:
         return f"node {self.identity} on host {self.host}: {self.lines[-5:]}"
-
-
-def wait_until(
-    condition: Callable[[], Any], timeout: float, describe: Callable[[], str] = lambda: ""
-) -> Any:
-    """Poll ``condition`` until it returns something true; raise at the deadline with what was
-    seen (no fixed sleeps: the test goes on as soon as it holds)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {describe()}")
-        time.sleep(0.05)
 
 
 def expected_fingerprint(nodes: list[NodeProcess]) -> int:

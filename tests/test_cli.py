@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import KABOODLE, JoinProcess, cli_env, free_port, run, run_json, wait_until
+from cli_helpers import KABOODLE, JoinProcess, cli_env, run, run_json
 from typer.testing import CliRunner
+from waiting import free_port, wait_until
 
 import cli.peers
 import cli.probe

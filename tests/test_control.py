@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from waiting import free_port, wait_for
 
 from cli import paths
 from kaboodle import Config, Kaboodle, KaboodleError
@@ -34,21 +35,6 @@ from kaboodle.runtime.control import (
 FAST = Config.local()
 FINGERPRINT = re.compile(r"0x[0-9a-f]{8}")
 PEER_KEYS = {"addr", "identity", "identity_b64", "state", "incarnation", "latency_ms", "tags"}
-
-
-async def wait_for(condition: Any, timeout: float = 5.0, what: str = "") -> None:
-    """Poll ``condition`` until it holds; fail at the deadline (no blind sleeps)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"not within {timeout} s: {what}")
-        await asyncio.sleep(0.02)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
-        sock.bind(("::1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -204,23 +190,26 @@ async def test_watch_streams_events_and_views_until_the_node_stops(
             items.append(item)
 
     watcher = asyncio.create_task(follow())
-    await wait_for(lambda: items, what="the first view")
+    await wait_for(lambda: items, describe=lambda: "the first view")
     assert items[0]["type"] == "view" and len(items[0]["peers"]) == 1
     other = await Served(rundir / "o.sock", identity="node-b", port=served.kb.port).start()
     await other.kb.ping_addrs([served.kb.self_addr])
     joined = {"type": "event", "event": "joined", "addr": str(other.kb.self_addr)}
     await wait_for(
-        lambda: any(joined.items() <= i.items() for i in items), what=f"a join in {items}"
+        lambda: any(joined.items() <= i.items() for i in items),
+        describe=lambda: f"a join in {items}",
     )
     await wait_for(
         lambda: any(i["type"] == "view" and len(i["peers"]) == 2 for i in items),
-        what="a view with both",
+        describe=lambda: "a view with both",
     )
     event = next(i for i in items if joined.items() <= i.items())
     assert event["identity"] == "node-b" and isinstance(event["incarnation"], int)
     assert any(i.get("event") == "fingerprint" and i["members"] == 2 for i in items)
     await other.stop()
-    await wait_for(lambda: any(i.get("event") == "left" for i in items), what="a departure")
+    await wait_for(
+        lambda: any(i.get("event") == "left" for i in items), describe=lambda: "a departure"
+    )
     left = next(i for i in items if i.get("event") == "left")
     assert left["identity"] == "node-b"  # known from the join, though "left" carries no identity
     await served.kb.stop()
@@ -239,7 +228,7 @@ async def test_once_leaving_requests_are_refused_and_watchers_hear_only_stopped(
             items.append(item)
 
     watcher = asyncio.create_task(follow())
-    await wait_for(lambda: items, what="the first view")
+    await wait_for(lambda: items, describe=lambda: "the first view")
     node.server.leaving()
     with pytest.raises(ControlError, match="the node is leaving"):
         await request(node.path, "peers")

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 from netns_lab import Lab, require_lab
-from nodes import NodeProcess, converged, describe_all, expected_fingerprint, wait_until
+from nodes import NodeProcess, converged, describe_all, expected_fingerprint
+from waiting import wait_until
 
 pytestmark = pytest.mark.netns
 

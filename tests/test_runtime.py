@@ -10,9 +10,10 @@ import asyncio
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
+from waiting import free_port, wait_for
 
 from kaboodle import (
     BlockingKaboodle,
@@ -28,25 +29,6 @@ from kaboodle.protocol import codec
 from kaboodle.protocol.messages import Ping
 
 FAST = Config.local()
-
-
-async def wait_for(
-    condition: Callable[[], bool],
-    timeout: float = 5.0,
-    describe: Callable[[], str] = lambda: "",
-) -> None:
-    """Poll ``condition`` until it holds; fail the test at the deadline, saying what was seen."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"condition not met within {timeout} s {describe()}")
-        await asyncio.sleep(0.02)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
-        sock.bind(("::1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
