@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite from a fresh checkout: virtual environment, dependencies, linters, types, tests.
-# Usage: scripts/test.sh [extra pytest arguments]
+# The whole test suite from a fresh checkout: virtual environment, dependencies, linters, types,
+# the unit tests (tests/), then the integration tests (itests/: a mesh of Docker containers).
+# Usage: scripts/test.sh [extra pytest arguments for tests/]
+# Env:   KABOODLE_ITESTS=0 leaves the integration tests out. Without Docker they skip, saying
+#        why; with CI=true they fail instead (itests/conftest.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The multi-host tests build network namespaces with iproute2's `ip`.
@@ -8,6 +11,8 @@ if ! command -v ip >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2
 fi
 scripts/venv.sh
+# The integration tests' extra: pytest-docker, the docker SDK and its type stubs.
+.venv/bin/python -m pip install --quiet -e '.[test,dev,itest]'
 
 echo "== ruff check"
 .venv/bin/ruff check .
@@ -15,5 +20,24 @@ echo "== ruff format --check"
 .venv/bin/ruff format --check .
 echo "== mypy --strict kaboodle cli"
 .venv/bin/mypy --strict kaboodle cli
+echo "== mypy --strict itests bench/docker_mesh.py"
+MYPYPATH=itests .venv/bin/mypy --strict itests bench/docker_mesh.py
 echo "== pytest"
 .venv/bin/pytest "$@"
+
+if [ "${KABOODLE_ITESTS:-1}" = 0 ]; then
+    echo "== integration tests left out (KABOODLE_ITESTS=0)"
+    exit 0
+fi
+# The image the integration tests run: built here, before pytest, from this checkout (base
+# image, wheelhouse, docker build; never --pull, no registry needed). Without a Docker daemon
+# there is nothing to build, and pytest itests says so: a skip here, a failure on CI.
+export KABOODLE_IMAGE=${KABOODLE_IMAGE:-kaboodle:itest}
+if docker info >/dev/null 2>&1; then
+    echo "== node image $KABOODLE_IMAGE (itests/image.sh)"
+    itests/image.sh
+else
+    echo "== no Docker daemon answers: no image to build"
+fi
+echo "== pytest itests"
+.venv/bin/pytest itests
