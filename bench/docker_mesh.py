@@ -19,7 +19,10 @@ waits (with a deadline) until the mesh has converged before the next step.
     .venv/bin/python bench/docker_mesh.py                          # N = 8 and 16, 10 trials
     .venv/bin/python bench/docker_mesh.py --nodes 8 --trials 3
 
-Needs Docker and compose (v1 or v2); builds the image with itests/image.sh when missing.
+The image's HEALTHCHECK (a Python process every 10 s per node) is off unless --healthcheck:
+it competes for the CPU with the nodes being measured. Needs Docker and compose (v1 or v2);
+builds the image with itests/image.sh when missing; raises the kernel's neighbour-table limits
+(as the integration tests do).
 """
 
 from __future__ import annotations
@@ -37,7 +40,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "itests"))
 
 import docker
 import docker.errors
-from dockermesh import REPO, Compose, Mesh, compose_command, started_at
+from dockermesh import (
+    REPO,
+    Compose,
+    Mesh,
+    compose_command,
+    raise_neighbour_limits,
+    started_at,
+)
 
 BENCH_ENV = {
     "KABOODLE_IMAGE": "kaboodle:itest",
@@ -140,16 +150,25 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1, help="chooses the nodes to kill and stop")
     parser.add_argument("--project", default="kbbench", help="compose project name")
     parser.add_argument("--json", type=Path, help="also write the raw results to this file")
+    parser.add_argument(
+        "--healthcheck",
+        action="store_true",
+        help="keep the image's HEALTHCHECK (by default itests/no-healthcheck.yml turns it off)",
+    )
     args = parser.parse_args()
 
     for key, value in BENCH_ENV.items():
         os.environ.setdefault(key, value)
+    raise_neighbour_limits()
     client = docker.from_env(timeout=120)
     try:
         client.images.get(os.environ["KABOODLE_IMAGE"])
     except docker.errors.ImageNotFound:
         subprocess.run([str(REPO / "itests" / "image.sh")], check=True, cwd=REPO)
-    compose = Compose(tuple(compose_command()), (REPO / "docker-compose.yml",), args.project)
+    files = [REPO / "docker-compose.yml"]
+    if not args.healthcheck:
+        files.append(REPO / "itests" / "no-healthcheck.yml")
+    compose = Compose(tuple(compose_command()), tuple(files), args.project)
     mesh = Mesh(client, args.project)
     rng = random.Random(args.seed)
 
@@ -171,7 +190,11 @@ def main() -> None:
         args.json.write_text(json.dumps({str(n): t for n, t in results.items()}, indent=1))
     # The commit and the Docker engine, for whoever copies the table.
     engine = client.version().get("Version", "?")
-    print(f"Docker Engine {engine}, compose: {' '.join(compose.command)}, {os.cpu_count()} cores")
+    health = "on" if args.healthcheck else "off"
+    print(
+        f"Docker Engine {engine}, compose: {' '.join(compose.command)}, "
+        f"{os.cpu_count()} cores, healthcheck {health}"
+    )
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from dockermesh import (
     ComposeMissingError,
     Mesh,
     compose_command,
+    raise_neighbour_limits,
 )
 
 PROJECT = os.environ.get("KABOODLE_ITEST_PROJECT", "kbitest")
@@ -106,6 +107,7 @@ def docker_client(itest_env: dict[str, str]) -> Iterator[docker.DockerClient]:
         if _on_ci():
             pytest.fail(f"CI=true but the integration tests cannot run: {problem}")
         pytest.skip(f"the integration tests need Docker and compose: {problem}")
+    raise_neighbour_limits()
     client = docker.from_env(timeout=120)
     image = itest_env["KABOODLE_IMAGE"]
     try:

@@ -53,6 +53,7 @@ __all__ = [
     "docker_time",
     "fingerprint_text",
     "name",
+    "raise_neighbour_limits",
     "started_at",
     "state_of",
     "wait_until",
@@ -75,6 +76,22 @@ T = TypeVar("T")
 
 class ComposeMissingError(RuntimeError):
     """Neither ``docker compose`` (v2) nor ``docker-compose`` (v1) is installed."""
+
+
+def raise_neighbour_limits() -> None:
+    """Raise (never lower) the kernel's neighbour-table limits, shared by every network
+    namespace, containers included (docs/containers.md, section 4).
+
+    With the default 1024 entries, network-namespace labs of the unit tests or benchmarks on
+    the same machine can fill the table, and then every IPv6 send from a container fails with
+    EINVAL. Needs root; without it the limits stay as they are.
+    """
+    for family in ("ipv4", "ipv6"):
+        for level, wanted in ((2, 4096), (3, 8192)):
+            path = Path(f"/proc/sys/net/{family}/neigh/default/gc_thresh{level}")
+            with contextlib.suppress(OSError, ValueError):
+                if int(path.read_text()) < wanted:
+                    path.write_text(f"{wanted}\n")
 
 
 def compose_command() -> list[str]:
