@@ -45,6 +45,7 @@ from dockermesh import (
     Compose,
     Mesh,
     compose_command,
+    project_lock,
     raise_neighbour_limits,
     started_at,
 )
@@ -174,16 +175,18 @@ def main() -> None:
 
     results: dict[int, list[dict[str, float]]] = {}
     started = time.monotonic()
-    try:
-        for nodes in args.nodes:
-            results[nodes] = []
-            for i in range(args.trials):
-                result = trial(mesh, compose, nodes, rng)
-                results[nodes].append(result)
-                cells = "  ".join(f"{m} {result[m]:.2f} s" for m in METRICS)
-                print(f"N={nodes} trial {i + 1}/{args.trials}: {cells}", flush=True)
-    finally:
-        compose.down()
+    # One run of the project at a time on this machine: each trial begins with `down`.
+    with project_lock(args.project):
+        try:
+            for nodes in args.nodes:
+                results[nodes] = []
+                for i in range(args.trials):
+                    result = trial(mesh, compose, nodes, rng)
+                    results[nodes].append(result)
+                    cells = "  ".join(f"{m} {result[m]:.2f} s" for m in METRICS)
+                    print(f"N={nodes} trial {i + 1}/{args.trials}: {cells}", flush=True)
+        finally:
+            compose.down()
     print(f"\n{table(results)}")
     print(f"\n{sum(map(len, results.values()))} trials in {time.monotonic() - started:.0f} s")
     if args.json:

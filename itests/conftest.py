@@ -30,6 +30,7 @@ from dockermesh import (
     ComposeMissingError,
     Mesh,
     compose_command,
+    project_lock,
     raise_neighbour_limits,
 )
 
@@ -97,7 +98,8 @@ def itest_env() -> Iterator[dict[str, str]]:
 
 @pytest.fixture(scope="session")
 def docker_client(itest_env: dict[str, str]) -> Iterator[docker.DockerClient]:
-    """A Docker client, once Docker, compose and the node image are known to be there.
+    """A Docker client, once Docker, compose and the node image are known to be there, held
+    with the lock of the tests' compose projects (another run on this machine waits for it).
 
     Skips the tests without Docker, but fails them on CI. Builds the image with
     itests/image.sh when it is missing (scripts/test.sh builds it before the tests).
@@ -114,7 +116,9 @@ def docker_client(itest_env: dict[str, str]) -> Iterator[docker.DockerClient]:
         client.images.get(image)
     except docker.errors.ImageNotFound:
         subprocess.run([str(REPO / "itests" / "image.sh")], check=True, cwd=REPO)
-    yield client
+    # One run at a time on this Docker daemon: the projects' names and bridges are fixed.
+    with project_lock(PROJECT):
+        yield client
     client.close()
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import ipaddress
 import json
 import os
@@ -24,8 +25,9 @@ import re
 import shlex
 import socket
 import subprocess
+import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -53,6 +55,7 @@ __all__ = [
     "docker_time",
     "fingerprint_text",
     "name",
+    "project_lock",
     "raise_neighbour_limits",
     "started_at",
     "state_of",
@@ -76,6 +79,38 @@ T = TypeVar("T")
 
 class ComposeMissingError(RuntimeError):
     """Neither ``docker compose`` (v2) nor ``docker-compose`` (v1) is installed."""
+
+
+@contextlib.contextmanager
+def project_lock(project: str, timeout: float = 1800.0) -> Iterator[None]:
+    """Hold the machine-wide lock of a compose project while it is in use.
+
+    Two runs of the same project on one Docker daemon would remove each other's containers
+    (each begins with ``down``). An ``flock`` serialises them instead, and the kernel drops it
+    when a run dies, however it dies.
+
+    Raises:
+        TimeoutError: another run held the lock for ``timeout`` seconds.
+    """
+    path = Path(tempfile.gettempdir()) / f"kaboodle-compose-{project}.lock"
+    with path.open("a") as f:
+        deadline = time.monotonic() + timeout
+        told = False
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"{path} still locked after {timeout:g} s") from None
+                if not told:
+                    print(f"waiting for another run of compose project {project} ({path})")
+                    told = True
+                time.sleep(1.0)  # polling a lock whose holder gives no other signal
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def raise_neighbour_limits() -> None:
