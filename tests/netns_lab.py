@@ -41,7 +41,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any
 
@@ -509,12 +509,15 @@ class Lab:
         self._check_open()
         _ip("-n", self.switch, "link", "set", self._port(host), "up")
 
-    def replug(self, host: int) -> None:
-        """Remove host ``host``'s eth0 and give it a new one with the same addresses: its
+    def replug(self, host: int, ifname: str | None = None) -> None:
+        """Remove host ``host``'s interface and give it a new one with the same addresses: its
         interface index changes and its multicast memberships are gone, as when a container's
-        network is disconnected and connected again."""
+        network is disconnected and connected again; ``ifname`` renames it too (Docker may
+        bring eth0 back as eth1)."""
         self._check_open()
         _ip("-n", self.switch, "link", "del", self._port(host))
+        if ifname is not None:
+            self.hosts[host] = replace(self.hosts[host], ifname=ifname)
         self._plug(self.hosts[host])
 
     def partition(self, groups: Sequence[Sequence[int]]) -> None:

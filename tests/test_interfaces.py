@@ -11,6 +11,7 @@ from kaboodle.runtime.errors import KaboodleError
 from kaboodle.runtime.interfaces import (
     Interface,
     choose_interface,
+    find_address,
     interface_index,
     list_addresses,
 )
@@ -210,3 +211,10 @@ def test_an_os_that_will_not_list_interfaces_gives_a_kaboodle_error(
     monkeypatch.setattr(ifaddr, "get_adapters", refuse)
     with pytest.raises(KaboodleError, match="cannot list this machine's network interfaces"):
         choose_interface()
+
+
+def test_find_address_names_the_interface_that_has_an_address_now() -> None:
+    loopback = next(a for a in list_addresses() if a.ip == "127.0.0.1")
+    found = find_address("127.0.0.1", prefer=loopback.name)
+    assert found is not None and (found.name, found.index) == (loopback.name, loopback.index)
+    assert find_address("203.0.113.77") is None  # TEST-NET-3: on no interface here

@@ -15,7 +15,7 @@ import ifaddr
 
 from kaboodle.runtime.errors import KaboodleError
 
-__all__ = ["Interface", "choose_interface", "interface_index", "list_addresses"]
+__all__ = ["Interface", "choose_interface", "find_address", "interface_index", "list_addresses"]
 
 _HOW_TO_CHOOSE = "choose one with --interface NAME|IP|ipv4|ipv6"
 _FAMILY_KEYWORDS = {"ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}
@@ -164,6 +164,19 @@ def choose_interface(
             f"{problem}; interfaces here: {_inventory(addresses)}; {_HOW_TO_CHOOSE}"
         )
     return chosen
+
+
+def find_address(ip: str, prefer: str = "") -> Interface | None:
+    """The interface that has the address ``ip`` now, or None when no interface has it.
+
+    The runtime polls this to notice its address coming back after its interface went away:
+    with a new index, and possibly a new name (Docker may reconnect a container's network as
+    eth1). ``prefer`` names the interface to pick when several have the address (link-local).
+    """
+    matches = [a for a in list_addresses() if a.ip == ip]
+    preferred = [a for a in matches if a.name == prefer]
+    candidates = preferred or matches
+    return candidates[0] if candidates else None
 
 
 def interface_index(name: str) -> int | None:

@@ -23,7 +23,7 @@ from kaboodle.protocol.events import Event
 from kaboodle.protocol.node import Node
 from kaboodle.protocol.timers import Timer
 
-from .interfaces import interface_index
+from .interfaces import find_address
 from .transport import RECV_BUFFER, Sockets, addr_of
 
 __all__ = ["NodeRunner"]
@@ -176,24 +176,27 @@ class NodeRunner:
         self.stats[key] += 1
 
     async def _watch_interface(self) -> None:
-        """Rejoin the group when our interface goes away and comes back with a new index
-        (a container's network disconnected and reconnected drops the membership)."""
-        iface = self.sockets.iface
+        """Rejoin the group when our address comes back on an interface with a new index or
+        name: a container's network disconnected and connected again drops the membership,
+        and Docker may bring the interface back as eth1 rather than eth0."""
         missing = False
         while True:
             await asyncio.sleep(_WATCH_INTERVAL)
-            index = interface_index(iface.name)
-            if index is None:
+            current = self.sockets.iface
+            found = find_address(current.ip, prefer=current.name)
+            if found is None:
                 missing = True
                 continue
-            if index == self.sockets.iface.index and not missing:
+            if (found.index, found.name) == (current.index, current.name) and not missing:
                 continue
             try:
-                self.sockets.rejoin(index)
+                self.sockets.rejoin(found)
             except OSError as error:
-                log.debug("rejoining the group on %s failed: %s", iface.name, error)
+                log.debug("rejoining the group on %s failed: %s", found.name, error)
                 continue
             missing = False
             self.stats["rejoined"] += 1
-            log.info("interface %s is back (index %d): rejoined the group", iface.name, index)
+            log.info(
+                "%s is back on %s (index %d): rejoined the group", found.ip, found.name, found.index
+            )
             self.perform(self.node.restart_announcing(self.now))

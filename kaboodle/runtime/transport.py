@@ -12,7 +12,6 @@ import errno
 import socket
 import struct
 import time
-from dataclasses import replace
 
 from kaboodle.protocol.addr import Addr
 
@@ -64,16 +63,17 @@ class Sockets:
         """Where discovery datagrams go."""
         return group_sockaddr(self.iface, self.group_port)
 
-    def rejoin(self, index: int) -> None:
-        """The interface came back with a new index: join the group there again.
+    def rejoin(self, iface: Interface) -> None:
+        """Our address is back on ``iface`` (a new index, maybe a new name): send and listen
+        for the group there.
 
         Raises:
             OSError: the kernel refused (the interface is not usable yet).
         """
-        self.iface = _with_index(self.iface, index)
-        if self.iface.is_ipv6:
-            self.unicast.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, index)
-            _join_v6(self.group, index)
+        if iface.is_ipv6:
+            self.unicast.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, iface.index)
+            _join_v6(self.group, iface.index)
+        self.iface = iface
 
     def close(self) -> None:
         """Close both sockets."""
@@ -185,8 +185,3 @@ def _join_v6(sock: socket.socket, index: int) -> None:
     except OSError as error:
         if error.errno != errno.EADDRINUSE:  # already a member on this interface
             raise
-
-
-def _with_index(iface: Interface, index: int) -> Interface:
-    scope = index if iface.is_ipv6 and iface.is_link_local else iface.scope_id
-    return replace(iface, index=index, scope_id=scope)
