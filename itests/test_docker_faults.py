@@ -11,7 +11,6 @@ import time
 from typing import Any
 
 import docker
-import pytest
 from docker.models.containers import Container
 from dockermesh import Mesh, counted, name, state_of, wait_until
 
@@ -156,16 +155,10 @@ def test_disconnect_and_reconnect_heals(
 ) -> None:
     """``docker network disconnect`` one node until the survivors have removed it, then
     ``connect`` it again (with the addresses it had): the mesh heals, and the node joins the
-    multicast group again on the interface that came back (the node runner polls its
-    interface every 2 s and rejoins when it changed), as the kernel's ``ip -6 maddr`` shows.
-
-    Known failure, reported as XFAIL: Docker Engine 20.10 brings the interface back as
-    ``eth1``, not ``eth0``, while the runner watches its interface by the name it started
-    with (kaboodle/runtime/runner.py, ``_watch_interface``), so it never sees it return and
-    never rejoins the group. The mesh heals all the same, by unicast (members ping the ones
-    they hold dead every 10 s), which this test asserts first. The XFAIL is taken only when the
-    interface came back under another name; a node that misses the group on a same-named
-    interface fails the test.
+    multicast group again on the interface that came back, as the kernel's ``ip -6 maddr``
+    shows. Docker Engine 20.10 brings the interface back as ``eth1``, not ``eth0``: the node
+    runner looks for its address (not its interface name) every 2 s and rejoins the group
+    wherever the address reappears.
     """
     group = mesh.containers()
     before = mesh.wait_converged(group, 5.0)
@@ -201,24 +194,9 @@ def test_disconnect_and_reconnect_heals(
         iface, member = _group_interface(mesh, victim, ip)
         return iface if member else None
 
-    try:
-        iface = wait_until(joined, 10.0, f"{victim.name} joins {GROUP6} again on its interface")
-    except AssertionError:
-        iface, _ = _group_interface(mesh, victim, ip)
-        if iface and iface != started_on:
-            record.append(
-                f"disconnect + reconnect: the interface came back as {iface}, not {started_on}; "
-                f"the node did not rejoin {GROUP6} (known bug, XFAIL)"
-            )
-            pytest.xfail(
-                f"the interface came back as {iface}, not {started_on}, and the node runner "
-                f"watches {started_on} by name: {GROUP6} not joined on {iface} "
-                "(kaboodle/runtime/runner.py _watch_interface); the mesh healed by unicast"
-            )
-        raise AssertionError(
-            f"{victim.name} has not joined {GROUP6} on {iface or '(no interface with ' + ip + ')'}"
-            f"\n{mesh.describe()}"
-        ) from None
+    iface = wait_until(
+        joined, 10.0, f"{victim.name} joins {GROUP6} again on its interface", mesh.describe
+    )
     record.append(f"disconnect + reconnect: {GROUP6} joined again on {iface}")
 
 
