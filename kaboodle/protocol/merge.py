@@ -51,7 +51,7 @@ class Merger:
                 # rule for merged state), which is also how partitions heal.
                 member = self._node.members.get(update.addr)
                 if member is not None and member.counted:
-                    self.update(now, _as_suspect(update), fx, spread=True)
+                    self.update(now, update.changed(state=SUSPECT), fx, spread=True)
                     continue
             self.update(now, update, fx, spread=not via_sync)
 
@@ -87,7 +87,7 @@ class Merger:
             # News of a death we never suspected may be stale: from the other side of a healed
             # partition, or read by us late after we were frozen. Suspect it on the shortest
             # timeout instead: a live member refutes in time, a dead one is buried soon after.
-            self._suspect(now, member, _as_suspect(update), fx, spread, strong=True)
+            self._suspect(now, member, update.changed(state=SUSPECT), fx, spread, strong=True)
         else:
             self._bury(now, member, update, fx, spread)
         return False
@@ -120,15 +120,7 @@ class Merger:
             # We were frozen: the refutation may be waiting in our input. Look again soon.
             fx.timers.append(SetTimer(node.frozen_until, timer))
             return
-        dead = Update(
-            addr=member.addr,
-            state=DEAD,
-            incarnation=member.incarnation,
-            identity=member.identity,
-            tags=member.tags,
-            origin=node.addr,
-        )
-        self._bury(now, member, dead, fx, spread=True)
+        self._bury(now, member, member.changed(state=DEAD, origin=node.addr), fx, spread=True)
 
     def reprieve(self, now: float, addr: Addr, fx: Effects) -> None:
         """The suspect answered our last call, yet no refutation reached us (lost, or the
@@ -283,17 +275,6 @@ class Merger:
     def _last_call_lead(self, suspicion: Suspicion) -> float:
         # Room for a whole probe, ping-reqs included, before each remaining call.
         return self._node.config.probe_interval * suspicion.calls_left
-
-
-def _as_suspect(update: Update) -> Update:
-    return Update(
-        addr=update.addr,
-        state=SUSPECT,
-        incarnation=update.incarnation,
-        identity=update.identity,
-        tags=update.tags,
-        origin=update.origin,
-    )
 
 
 def _joined(update: Update) -> PeerJoined:
