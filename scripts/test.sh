@@ -10,9 +10,8 @@ cd "$(dirname "$0")/.."
 if ! command -v ip >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2
 fi
-scripts/venv.sh
 # The integration tests' extra: pytest-docker, the docker SDK and its type stubs.
-.venv/bin/python -m pip install --quiet -e '.[test,dev,itest]'
+EXTRAS=test,dev,itest scripts/venv.sh
 
 echo "== ruff check"
 .venv/bin/ruff check .
