@@ -37,7 +37,7 @@ class EchoNode:
     def handle_datagram(self, now: float, src: Addr, data: bytes) -> Effects:
         self.datagrams.append((now, src, data))
         if data.startswith(b"ping"):
-            return Effects(sends=[Send(src, b"pong" + data[4:])])
+            return Effects(sends=[Send(to=src, data=b"pong" + data[4:])])
         return Effects()
 
     def handle_message(self, now: float, src: Addr, msg: Message) -> Effects:
@@ -50,7 +50,7 @@ class EchoNode:
 
     def leave(self, now: float) -> Effects:
         self.left_at = now
-        return Effects(sends=[Multicast(b"probe:99")])
+        return Effects(sends=[Multicast(data=b"probe:99")])
 
 
 def echo_factory(spawn: Spawn) -> EchoNode:
@@ -76,7 +76,7 @@ def make(n: int, **kwargs: object) -> SimNetwork[EchoNode]:
 
 
 def send(net: SimNetwork[EchoNode], src: int, dst: int, data: bytes, count: int = 1) -> None:
-    net.apply(src, Effects(sends=[Send(net.node(dst).addr, data)] * count))
+    net.apply(src, Effects(sends=[Send(to=net.node(dst).addr, data=data)] * count))
 
 
 def test_addresses_are_unique_per_host_and_life() -> None:
@@ -136,7 +136,7 @@ def test_loss_rate_drops_that_share_of_datagrams() -> None:
 def test_multicast_is_decoded_once_and_reaches_every_other_node() -> None:
     net = make(5)
     decoded.clear()
-    net.apply(2, Effects(sends=[Multicast(b"probe:5")]))
+    net.apply(2, Effects(sends=[Multicast(data=b"probe:5")]))
     net.run_until(1.0)
     assert decoded == [b"probe:5"]
     for host, node in enumerate(net.nodes):
@@ -150,7 +150,7 @@ def test_multicast_is_decoded_once_and_reaches_every_other_node() -> None:
 
 def test_undecodable_multicast_is_counted_and_skipped() -> None:
     net = make(3)
-    net.apply(0, Effects(sends=[Multicast(b"garbage")]))
+    net.apply(0, Effects(sends=[Multicast(data=b"garbage")]))
     net.run_until(1.0)
     assert net.stats.undecodable == 1
     assert all(not node.messages for node in net.nodes)
@@ -158,7 +158,7 @@ def test_undecodable_multicast_is_counted_and_skipped() -> None:
 
 def test_multicast_loss_is_independent_per_receiver() -> None:
     net = make(201, seed=3, loss=0.5)
-    net.apply(0, Effects(sends=[Multicast(b"probe:1")] * 20))
+    net.apply(0, Effects(sends=[Multicast(data=b"probe:1")] * 20))
     net.run_until(1.0)
     per_node = [len(node.messages) for node in net.nodes[1:]]
     assert 0.46 < sum(per_node) / (200 * 20) < 0.54
@@ -174,7 +174,7 @@ def test_partition_blocks_at_delivery_time_and_heal_restores() -> None:
     assert net.node(1).datagrams == []
     assert net.stats.cut == 1
     send(net, 0, 2, b"same side")
-    net.apply(0, Effects(sends=[Multicast(b"probe:1")]))
+    net.apply(0, Effects(sends=[Multicast(data=b"probe:1")]))
     net.run_until(0.2)
     assert [d for _, _, d in net.node(2).datagrams] == [b"same side"]
     assert [len(n.messages) for n in net.nodes] == [0, 0, 1, 0]
@@ -188,28 +188,36 @@ def test_hosts_left_out_of_a_partition_share_one_group() -> None:
     net = make(4)
     net.partition([[0]])
     assert [net.group_of(h) for h in range(4)] == [1, 0, 0, 0]
-    net.apply(1, Effects(sends=[Multicast(b"probe:1")]))
+    net.apply(1, Effects(sends=[Multicast(data=b"probe:1")]))
     net.run_until(0.1)
     assert [len(n.messages) for n in net.nodes] == [0, 0, 1, 1]
 
 
 def test_pause_buffers_datagrams_and_timers_and_hands_them_over_in_order() -> None:
     net = make(2, latency=(0.001, 0.001))
-    net.apply(1, Effects(timers=[SetTimer(0.5, GossipTick()), SetTimer(0.7, ProbeTick(1))]))
+    net.apply(
+        1,
+        Effects(
+            timers=[
+                SetTimer(at=0.5, timer=GossipTick()),
+                SetTimer(at=0.7, timer=ProbeTick(token=1)),
+            ]
+        ),
+    )
     net.run_until(0.1)
     net.pause(1)
     assert not net.process(1).live and net.process(1).paused
     send(net, 0, 1, b"a")
     net.run_until(0.6)
     send(net, 0, 1, b"b")
-    net.apply(0, Effects(sends=[Multicast(b"probe:3")]))
+    net.apply(0, Effects(sends=[Multicast(data=b"probe:3")]))
     net.run_until(2.0)
     node = net.node(1)
     assert node.datagrams == [] and node.timers == [] and node.messages == []
     net.resume(1)
     net.run_until(2.0)
     assert [(t, d) for t, _, d in node.datagrams] == [(2.0, b"a"), (2.0, b"b")]
-    assert node.timers == [(2.0, GossipTick()), (2.0, ProbeTick(1))]
+    assert node.timers == [(2.0, GossipTick()), (2.0, ProbeTick(token=1))]
     assert node.messages == [(2.0, net.node(0).addr, Probe(nonce=3))]
 
 
@@ -237,11 +245,11 @@ def test_held_datagrams_are_not_cut_by_a_later_partition() -> None:
 
 def test_crash_drops_deliveries_and_timers() -> None:
     net = make(2, latency=(0.01, 0.01))
-    net.apply(1, Effects(timers=[SetTimer(0.5, GossipTick())]))
+    net.apply(1, Effects(timers=[SetTimer(at=0.5, timer=GossipTick())]))
     send(net, 0, 1, b"in flight")
     net.crash(1)
     send(net, 0, 1, b"after")
-    net.apply(0, Effects(sends=[Multicast(b"probe:1")]))
+    net.apply(0, Effects(sends=[Multicast(data=b"probe:1")]))
     net.run_until(1.0)
     node = net.node(1)
     assert node.datagrams == [] and node.timers == [] and node.messages == []
@@ -276,7 +284,7 @@ def test_restart_starts_a_new_life_at_a_new_address() -> None:
     assert old.crashed and new is net.process(1) and new.live
     assert new.addr != old.addr and new.addr.ip == old.addr.ip and new.life == 1
     assert net.node(1).started_at == 1.0
-    net.apply(0, Effects(sends=[Send(old.addr, b"old"), Send(new.addr, b"new")]))
+    net.apply(0, Effects(sends=[Send(to=old.addr, data=b"old"), Send(to=new.addr, data=b"new")]))
     net.run_until(2.0)
     assert [d for _, _, d in net.node(1).datagrams] == [b"new"]
     assert net.process_at(old.addr) is old
@@ -292,9 +300,17 @@ def test_restart_keeps_the_host_in_its_partition_group() -> None:
 def test_timers_fire_at_their_time_and_past_ones_at_once() -> None:
     net = make(1)
     net.run_until(1.0)
-    net.apply(0, Effects(timers=[SetTimer(1.25, ProbeTick(2)), SetTimer(0.5, ProbeTick(1))]))
+    net.apply(
+        0,
+        Effects(
+            timers=[
+                SetTimer(at=1.25, timer=ProbeTick(token=2)),
+                SetTimer(at=0.5, timer=ProbeTick(token=1)),
+            ]
+        ),
+    )
     net.run_until(2.0)
-    assert net.node(0).timers == [(1.0, ProbeTick(1)), (1.25, ProbeTick(2))]
+    assert net.node(0).timers == [(1.0, ProbeTick(token=1)), (1.25, ProbeTick(token=2))]
     assert net.stats.timers == 2
 
 
@@ -302,7 +318,8 @@ def test_start_effects_are_carried_out() -> None:
     def factory(spawn: Spawn) -> EchoNode:
         node = EchoNode(spawn.addr)
         node.start_effects = Effects(
-            sends=[Multicast(b"probe:%d" % spawn.host)], timers=[SetTimer(0.25, GossipTick())]
+            sends=[Multicast(data=b"probe:%d" % spawn.host)],
+            timers=[SetTimer(at=0.25, timer=GossipTick())],
         )
         return node
 
@@ -315,8 +332,10 @@ def test_start_effects_are_carried_out() -> None:
 
 def test_accounting_counts_datagrams_bytes_and_the_largest() -> None:
     net = make(3)
-    net.apply(0, Effects(sends=[Send(net.node(1).addr, b"x" * 100), Multicast(b"probe:1")]))
-    net.apply(1, Effects(sends=[Send(net.node(2).addr, b"y" * 1200)]))
+    net.apply(
+        0, Effects(sends=[Send(to=net.node(1).addr, data=b"x" * 100), Multicast(data=b"probe:1")])
+    )
+    net.apply(1, Effects(sends=[Send(to=net.node(2).addr, data=b"y" * 1200)]))
     net.run_until(1.0)
     stats = net.stats
     assert (stats.unicasts, stats.multicasts, stats.messages) == (2, 1, 3)
@@ -352,7 +371,9 @@ def test_a_host_hook_sees_only_that_host_in_every_life() -> None:
 
 def test_each_process_counts_what_it_sent() -> None:
     net = make(2)
-    net.apply(0, Effects(sends=[Send(net.node(1).addr, b"abc"), Multicast(b"probe:1")]))
+    net.apply(
+        0, Effects(sends=[Send(to=net.node(1).addr, data=b"abc"), Multicast(data=b"probe:1")])
+    )
     assert (net.process(0).sent, net.process(0).sent_bytes) == (2, 10)
     assert (net.process(1).sent, net.process(1).sent_bytes) == (0, 0)
 
@@ -382,7 +403,7 @@ def traffic_trace(seed: int) -> list[tuple[int, float, bytes]]:
     for src in range(6):
         for dst in range(6):
             send(net, src, dst, b"ping%d" % src, count=5)
-        net.apply(src, Effects(sends=[Multicast(b"probe:%d" % src)]))
+        net.apply(src, Effects(sends=[Multicast(data=b"probe:%d" % src)]))
     net.run_until(1.0)
     return [
         (host, t, bytes(data))

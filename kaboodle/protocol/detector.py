@@ -2,166 +2,212 @@
 
 Each protocol period the node probes one member: a direct ping, then after the probe timeout
 ping-reqs through a few others, who answer with the target's ack or with a nack. A probe that
-ends its period unanswered raises a suspicion; the suspicion itself runs in :mod:`.merge`.
+ends its period unanswered names its target to the caller, who raises the suspicion (the
+suspicion itself runs in :mod:`.merge`); an answered probe is handed back the same way, so the
+caller can repair its view or reprieve a suspect.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import random
+from collections import Counter
+from enum import Enum
 
 from .addr import Addr
+from .awareness import Awareness
+from .config import Config
 from .effects import Effects, SetTimer
 from .events import RoundTrip
-from .messages import Ack, Gossip, MemberState, Nack, Ping, PingReq, Update
-from .timers import ProbeDeadline, ProbeTimeout, RelayTimeout
+from .local import LocalMember
+from .members import MemberTable
+from .messages import Ack, MemberState, Nack, Ping, PingReq
+from .outbox import Outbox
+from .probe_order import ProbeOrder
+from .timers import ProbeDeadline, ProbeTick, ProbeTimeout, RelayTimeout, ReprobeTick
 
-if TYPE_CHECKING:
-    from .node import Node
-
-__all__ = ["CONTACT", "LAST_CALL", "PROBE", "FailureDetector"]
-
-# Why a ping was sent. Only a periodic probe's failure raises a suspicion and moves local
-# health; a contact (a seed, or a dead member that may be back) is followed by a full state
-# exchange; a last call gives a suspect one more chance to show its refutation.
-PROBE, CONTACT, LAST_CALL = range(3)
+__all__ = ["FailureDetector", "PingRecord", "Purpose"]
 
 
-class _Probe:
-    """A ping we sent and are waiting to see acknowledged."""
+class Purpose(Enum):
+    """Why a ping was sent.
 
-    __slots__ = ("acked", "expected_nacks", "kind", "nacks", "sent_at", "target")
+    Only a periodic probe's failure raises a suspicion and moves local health; a contact (a
+    seed, a stranger, or a dead member that may be back) is followed by a full state exchange;
+    a last call gives a suspect one more chance to show its refutation.
+    """
 
-    def __init__(self, target: Addr, kind: int, sent_at: float) -> None:
+    PROBE = "probe"
+    CONTACT = "contact"
+    LAST_CALL = "last call"
+
+
+class PingRecord:
+    """A ping we sent: to whom, why and when, and what has come back for it."""
+
+    __slots__ = ("acked", "expected_nacks", "nacks", "purpose", "sent_at", "target")
+
+    def __init__(self, target: Addr, purpose: Purpose, sent_at: float) -> None:
         self.target = target
+        self.purpose = purpose
         self.sent_at = sent_at
-        self.kind = kind
         self.acked = False
         self.expected_nacks = 0
         self.nacks = 0
 
 
 class FailureDetector:
-    """Probes in flight and ping-reqs relayed for others, for one node."""
+    """Probes in flight and ping-reqs relayed for others, for one node.
 
-    def __init__(self, node: Node, first_seq: int) -> None:
-        self._node = node
-        self._seq = first_seq
-        self._probes: dict[int, _Probe] = {}
+    Args:
+        config: protocol settings (timeouts, indirect checks).
+        local: this node (who counts as a peer).
+        members: the member table (only members we count are probed or relayed to).
+        order: the probe order (round-robin targets, random ping-req helpers).
+        awareness: local health, which stretches the timeouts and is moved by the outcomes.
+        outbox: where pings, ping-reqs, acks and nacks go out.
+        stats: the node's counters.
+        rng: the node's randomness: where sequence numbers start (so that a restarted node's
+            pings are not taken for its old ones), and which dead member is pinged.
+    """
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        local: LocalMember,
+        members: MemberTable,
+        order: ProbeOrder,
+        awareness: Awareness,
+        outbox: Outbox,
+        stats: Counter[str],
+        rng: random.Random,
+    ) -> None:
+        self._config = config
+        self._local = local
+        self._members = members
+        self._order = order
+        self._awareness = awareness
+        self._outbox = outbox
+        self._stats = stats
+        self._rng = rng
+        self._seq = rng.getrandbits(32)
+        self._probe_token = 0
+        self._pings: dict[int, PingRecord] = {}
         self._relays: dict[int, tuple[Addr, int]] = {}  # our seq -> (requester, its seq)
 
-    def probe_next(self, now: float, fx: Effects) -> None:
-        """Probe the next member in round-robin order, if there is one."""
-        node = self._node
-        target = node._order.next(node._is_peer)
+    def tick(self, now: float, timer: ProbeTick, fx: Effects) -> None:
+        """The protocol period: set the next tick (stretched by local health) and probe the
+        next member in round-robin order, if there is one."""
+        if timer.token != self._probe_token or self._local.leaving:
+            return
+        interval = self._awareness.scale(self._config.probe_interval)
+        self._probe_token += 1
+        fx.timers.append(SetTimer(at=now + interval, timer=ProbeTick(token=self._probe_token)))
+        target = self._order.next(self._local.is_peer)
         if target is not None:
-            self.ping(now, target, fx, PROBE)
+            self.ping(now, target, fx, Purpose.PROBE)
 
-    def ping(self, now: float, target: Addr, fx: Effects, kind: int) -> None:
+    def reprobe(self, now: float, fx: Effects) -> None:
+        """Now and then ping one dead member, in case it was only cut off by a partition; an
+        answer is followed by a full state exchange."""
+        at = now + self._config.reprobe_dead_interval * self._rng.uniform(0.5, 1.5)
+        fx.timers.append(SetTimer(at=at, timer=ReprobeTick()))
+        if self._local.leaving:
+            return
+        members = self._members
+        dead = [a for a in members.tombstones if members.state_of(a) == MemberState.DEAD]
+        if dead:
+            self.ping(now, self._rng.choice(dead), fx, Purpose.CONTACT)
+
+    def ping(self, now: float, target: Addr, fx: Effects, purpose: Purpose) -> None:
         """Ping ``target``; probes and last calls fall back to ping-reqs after the timeout."""
-        node = self._node
         seq = self._next_seq()
-        self._probes[seq] = _Probe(target, kind, now)
-        node._send(target, Ping(seq=seq), fx)
-        if kind != CONTACT:
-            timeout = node._awareness.scale(node.config.probe_timeout)
-            fx.timers.append(SetTimer(now + timeout, ProbeTimeout(seq)))
-        interval = node._awareness.scale(node.config.probe_interval)
-        fx.timers.append(SetTimer(now + interval, ProbeDeadline(seq)))
+        self._pings[seq] = PingRecord(target, purpose, now)
+        self._outbox.send(target, Ping(seq=seq), fx)
+        scale = self._awareness.scale
+        if purpose is not Purpose.CONTACT:
+            at = now + scale(self._config.probe_timeout)
+            fx.timers.append(SetTimer(at=at, timer=ProbeTimeout(seq=seq)))
+        at = now + scale(self._config.probe_interval)
+        fx.timers.append(SetTimer(at=at, timer=ProbeDeadline(seq=seq)))
 
     def relay(self, now: float, src: Addr, msg: PingReq, fx: Effects) -> None:
         """Probe ``msg.target`` for ``src`` and answer it with the ack, or a nack in time."""
-        node = self._node
-        target = node.members.get(msg.target)
         # Only relay to members we count: a ping-req must not aim our traffic anywhere else.
-        if target is None or not target.counted or msg.target == node.addr:
-            node.stats["dropped:ping-req-target"] += 1
-            node._send(src, Nack(seq=msg.seq), fx)
+        if not self._local.is_peer(msg.target):
+            self._stats["dropped:ping-req-target"] += 1
+            self._outbox.send(src, Nack(seq=msg.seq), fx)
             return
         seq = self._next_seq()
         self._relays[seq] = (src, msg.seq)
-        node._send(msg.target, Ping(seq=seq), fx)
-        timeout = node._awareness.scale(node.config.probe_timeout)
-        fx.timers.append(SetTimer(now + timeout, RelayTimeout(seq)))
+        self._outbox.send(msg.target, Ping(seq=seq), fx)
+        at = now + self._awareness.scale(self._config.probe_timeout)
+        fx.timers.append(SetTimer(at=at, timer=RelayTimeout(seq=seq)))
 
-    def acked(self, now: float, src: Addr, msg: Ack, fx: Effects) -> None:
-        """An ack arrived: forward it if we relayed the ping, else settle our probe."""
-        node = self._node
+    def acked(self, now: float, src: Addr, msg: Ack, fx: Effects) -> PingRecord | None:
+        """An ack arrived: forward it if we relayed the ping, else settle our ping.
+
+        Returns:
+            The ping it settled (first answers only), for the caller to act on its purpose.
+        """
         relay = self._relays.pop(msg.seq, None)
         if relay is not None:
             requester, their_seq = relay
             # Vouch for the target with its latest state: the requester may hold a suspicion
             # that the target has refuted, and this ack may be its only news of that.
-            target = node.members.get(src)
+            target = self._members.get(src)
             vouch = target if target and target.state == MemberState.ALIVE else None
-            node._send_ack(requester, their_seq, fx, first=vouch)
-            return
-        probe = self._probes.get(msg.seq)
-        if probe is None or probe.acked:
-            node.stats["dropped:unknown-seq"] += 1
-            return
-        probe.acked = True
-        if probe.kind == PROBE:
-            node._awareness.apply(-1)
-        elif probe.kind == LAST_CALL:
-            node._merge.reprieve(now, probe.target, fx)
-        if src == probe.target:
-            fx.events.append(RoundTrip(addr=src, seconds=now - probe.sent_at))
-        if src == probe.target and probe.kind != LAST_CALL:
-            theirs = (msg.fingerprint, msg.members)
-            node._sync.repair(now, src, theirs, fx, force=probe.kind == CONTACT)
+            self._outbox.ack(requester, their_seq, fx, first=vouch)
+            return None
+        record = self._pings.get(msg.seq)
+        if record is None or record.acked:
+            self._stats["dropped:unknown-seq"] += 1
+            return None
+        record.acked = True
+        if record.purpose is Purpose.PROBE:
+            self._awareness.apply(-1)
+        if src == record.target:
+            fx.events.append(RoundTrip(addr=src, seconds=now - record.sent_at))
+        return record
 
     def nacked(self, msg: Nack) -> None:
         """A helper could not reach our probe's target either."""
-        probe = self._probes.get(msg.seq)
-        if probe is not None:
-            probe.nacks += 1
+        record = self._pings.get(msg.seq)
+        if record is not None:
+            record.nacks += 1
 
-    def direct_timeout(self, now: float, seq: int, fx: Effects) -> None:
+    def direct_timeout(self, seq: int, fx: Effects) -> None:
         """The direct ack is overdue: ask a few members to ping-req the target."""
-        node = self._node
-        probe = self._probes.get(seq)
-        if probe is None or probe.acked:
+        record = self._pings.get(seq)
+        if record is None or record.acked:
             return
-        target = probe.target
-        helpers = node._order.sample(
-            node.config.indirect_checks, lambda a: a != target and node._is_peer(a)
+        target = record.target
+        helpers = self._order.sample(
+            self._config.indirect_checks, lambda a: a != target and self._local.is_peer(a)
         )
-        probe.expected_nacks = len(helpers)
+        record.expected_nacks = len(helpers)
         for helper in helpers:
-            node._send(helper, PingReq(seq=seq, target=target), fx)
+            self._outbox.send(helper, PingReq(seq=seq, target=target), fx)
 
-    def deadline(self, now: float, seq: int, fx: Effects) -> None:
-        """The probe's period is over: an unanswered probe suspects its target."""
-        node = self._node
-        probe = self._probes.pop(seq, None)
-        if probe is None or probe.acked or probe.kind != PROBE:
-            return
-        if probe.expected_nacks:
-            # Missing nacks mean the helpers could not reach us either: we may be the slow one.
-            node._awareness.apply(probe.expected_nacks - probe.nacks)
+    def deadline(self, seq: int) -> Addr | None:
+        """The ping's period is over. Returns the target of an unanswered probe: the caller
+        suspects it. Missing nacks raise our own health score: the helpers could not reach
+        us either, so we may be the slow one."""
+        record = self._pings.pop(seq, None)
+        if record is None or record.acked or record.purpose is not Purpose.PROBE:
+            return None
+        if record.expected_nacks:
+            self._awareness.apply(record.expected_nacks - record.nacks)
         else:
-            node._awareness.apply(1)
-        member = node.members.get(probe.target)
-        if member is None or not member.counted or node.leaving or now < node.frozen_until:
-            return
-        # Suspecting a member that is already suspect confirms the suspicion independently.
-        suspicion = Update(
-            addr=member.addr,
-            state=MemberState.SUSPECT,
-            incarnation=member.incarnation,
-            identity=member.identity,
-            origin=node.addr,
-        )
-        node._merge.update(now, suspicion, fx, spread=True)
-        # Lifeguard's buddy system: tell the suspect at once, so that a slow node refutes.
-        node._send(member.addr, Gossip(updates=(suspicion,)), fx)
+            self._awareness.apply(1)
+        return record.target
 
     def relay_timeout(self, seq: int, fx: Effects) -> None:
         """The target of a ping we relayed did not answer in time: nack the requester."""
         relay = self._relays.pop(seq, None)
         if relay is not None:
             requester, their_seq = relay
-            self._node._send(requester, Nack(seq=their_seq), fx)
+            self._outbox.send(requester, Nack(seq=their_seq), fx)
 
     def _next_seq(self) -> int:
         self._seq = (self._seq + 1) & 0xFFFFFFFFFFFFFFFF

@@ -11,7 +11,7 @@ from .timers import Timer
 __all__ = ["Effects", "Multicast", "Send", "SetTimer"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Send:
     """Send ``data`` to ``to`` from the node's unicast socket."""
 
@@ -19,14 +19,14 @@ class Send:
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Multicast:
     """Send ``data`` to the discovery group (multicast, or broadcast on IPv4)."""
 
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SetTimer:
     """Hand ``timer`` back to the node at time ``at`` (the caller's clock, in seconds)."""
 
@@ -34,7 +34,7 @@ class SetTimer:
     timer: Timer
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class Effects:
     """The accumulated result of one call: datagrams to send, timers to set, events to report.
 

@@ -77,6 +77,11 @@ class MemberTable:
         """The member at ``addr``, or None."""
         return self._members.get(addr)
 
+    def counts(self, addr: Addr) -> bool:
+        """Whether the member at ``addr`` is alive or suspect."""
+        member = self._members.get(addr)
+        return member is not None and member.counted
+
     def state_of(self, addr: Addr) -> MemberState | None:
         """The state of the member at ``addr``, or None if it is not in the table."""
         member = self._members.get(addr)
@@ -115,6 +120,14 @@ class MemberTable:
         self.tombstones.pop(addr, None)
         if member.counted:
             self._count_out(member)
+
+    def reap(self, now: float, ttl: float, keep: Addr) -> list[Addr]:
+        """Forget the tombstones older than ``ttl`` seconds (never ``keep``, our own); returns
+        the addresses forgotten."""
+        expired = [a for a, since in self.tombstones.items() if since + ttl <= now and a != keep]
+        for addr in expired:
+            self.remove(addr)
+        return expired
 
     def put(self, member: Update, now: float) -> Update:
         """Replace the record of a member already in the table with ``member``, keeping the

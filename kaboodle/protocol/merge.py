@@ -8,21 +8,23 @@ buried member. Updates about ourselves are refuted by raising our incarnation.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections import Counter
+from collections.abc import Callable, Iterable
 
 from .addr import Addr
-from .detector import LAST_CALL
+from .awareness import Awareness
+from .config import Config
 from .effects import Effects, SetTimer
 from .events import PeerFailed, PeerJoined, PeerLeft, PeerSuspected, PeerUpdated
-from .messages import MemberState, Update
+from .local import LocalMember
+from .members import MemberTable
+from .messages import Gossip, MemberState, Update
+from .outbox import Outbox
+from .probe_order import ProbeOrder
 from .suspicion import Suspicion
 from .timers import SuspicionTimeout
 
-if TYPE_CHECKING:
-    from .node import Node
-
-__all__ = ["LAST_CALLS", "Merger"]
+__all__ = ["LAST_CALLS", "LastCall", "Merger"]
 
 LAST_CALLS = 2
 """Probes a suspicion holder sends the suspect before burying it; each is an independent
@@ -30,12 +32,44 @@ chance (direct ping and ping-reqs) for a live suspect to show its refutation."""
 
 ALIVE, SUSPECT, DEAD, LEFT = MemberState
 
+LastCall = Callable[[float, Addr, Effects], None]
+"""``last_call(now, suspect, fx)``: probe a suspect once more before it is buried."""
+
 
 class Merger:
-    """Applies updates to a node's member table and runs its suspicions."""
+    """Applies updates to a node's member table and runs its suspicions.
 
-    def __init__(self, node: Node) -> None:
-        self._node = node
+    Args:
+        config: protocol settings (limits, suspicion timeouts).
+        local: this node: updates about it are refuted through it.
+        members: the member table the rules apply to.
+        order: the probe order, which members that start to count join.
+        awareness: local health, raised when we must refute a suspicion of ourselves.
+        outbox: where news worth spreading is queued, and accusations go out.
+        stats: the node's counters.
+        last_call: probes a suspect once more before its suspicion may expire.
+    """
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        local: LocalMember,
+        members: MemberTable,
+        order: ProbeOrder,
+        awareness: Awareness,
+        outbox: Outbox,
+        stats: Counter[str],
+        last_call: LastCall,
+    ) -> None:
+        self._config = config
+        self._local = local
+        self._members = members
+        self._order = order
+        self._awareness = awareness
+        self._outbox = outbox
+        self._stats = stats
+        self._last_call = last_call
         self.suspicions: dict[Addr, Suspicion] = {}
         self._token = 0
         # Set when an update showed that its sender holds an outdated suspicion of us.
@@ -49,7 +83,7 @@ class Merger:
             if via_sync and update.state == DEAD:
                 # Prefer to suspect: the member may be alive and able to refute (memberlist's
                 # rule for merged state), which is also how partitions heal.
-                member = self._node.members.get(update.addr)
+                member = self._members.get(update.addr)
                 if member is not None and member.counted:
                     self.update(now, update.changed(state=SUSPECT), fx, spread=True)
                     continue
@@ -57,33 +91,32 @@ class Merger:
 
     def update(self, now: float, update: Update, fx: Effects, *, spread: bool) -> bool:
         """Apply one update; True if it made a member count that did not count before."""
-        node = self._node
-        cfg = node.config
+        cfg = self._config
         if len(update.identity) > cfg.max_identity or _tags_size(update) > cfg.max_tags:
-            node.stats["dropped:update-too-large"] += 1
+            self._stats["dropped:update-too-large"] += 1
             return False
-        if update.addr == node.addr:
+        if update.addr == self._local.addr:
             self._about_self(now, update, fx)
             return False
-        member = node.members.get(update.addr)
+        member = self._members.get(update.addr)
         if update.state == ALIVE:
             return self._alive(now, member, update, fx, spread)
         if update.origin is not None and update.state != LEFT:
-            accuser = node.members.state_of(update.origin)
+            accuser = self._members.state_of(update.origin)
             if accuser is not None and accuser != ALIVE:
                 # An accusation from a member we suspect or buried: it has been out of touch
                 # with us (the other side of a partition, or it is the slow one) and its news
                 # of our side is stale.
-                node.stats["ignored:accuser-dead"] += 1
+                self._stats["ignored:accuser-dead"] += 1
                 return False
         if member is None:
-            if update.state != SUSPECT and len(node.members) < cfg.max_members:
+            if update.state != SUSPECT and len(self._members) < cfg.max_members:
                 # A tombstone, so that older news of this member cannot bring it back.
-                node.members.add(update, now)
+                self._members.add(update, now)
             return False
         if update.state == SUSPECT:
             self._suspect(now, member, update, fx, spread)
-        elif update.state == DEAD and (member.state == ALIVE or now < node.frozen_until):
+        elif update.state == DEAD and (member.state == ALIVE or self._local.frozen(now)):
             # News of a death we never suspected may be stale: from the other side of a healed
             # partition, or read by us late after we were frozen. Suspect it on the shortest
             # timeout instead: a live member refutes in time, a dead one is buried soon after.
@@ -91,6 +124,23 @@ class Merger:
         else:
             self._bury(now, member, update, fx, spread)
         return False
+
+    def accuse(self, now: float, addr: Addr, fx: Effects) -> None:
+        """Our probe of ``addr`` went unanswered: suspect it (or confirm our suspicion)."""
+        member = self._members.get(addr)
+        if member is None or not member.counted or self._local.leaving or self._local.frozen(now):
+            return
+        # Suspecting a member that is already suspect confirms the suspicion independently.
+        suspicion = Update(
+            addr=member.addr,
+            state=SUSPECT,
+            incarnation=member.incarnation,
+            identity=member.identity,
+            origin=self._local.addr,
+        )
+        self.update(now, suspicion, fx, spread=True)
+        # Lifeguard's buddy system: tell the suspect at once, so that a slow node refutes.
+        self._outbox.send(member.addr, Gossip(updates=(suspicion,)), fx)
 
     def suspicion_expired(self, now: float, timer: SuspicionTimeout, fx: Effects) -> None:
         """A suspicion timer came due: ask the suspect one last time, then declare it dead.
@@ -103,34 +153,35 @@ class Merger:
         suspicion = self.suspicions.get(timer.addr)
         if suspicion is None or suspicion.token != timer.token:
             return
-        node = self._node
-        member = node.members.get(timer.addr)
+        member = self._members.get(timer.addr)
         if member is None or member.state != SUSPECT:
             return
         if suspicion.calls_left:
             if now < suspicion.deadline - self._last_call_lead(suspicion):
                 return
             suspicion.calls_left -= 1
-            node._detector.ping(now, member.addr, fx, LAST_CALL)
+            self._last_call(now, member.addr, fx)
             self._schedule(suspicion, member, fx)
             return
         if now < suspicion.deadline:
             return
-        if now < node.frozen_until:
+        if self._local.frozen(now):
             # We were frozen: the refutation may be waiting in our input. Look again soon.
-            fx.timers.append(SetTimer(node.frozen_until, timer))
+            fx.timers.append(SetTimer(at=self._local.frozen_until, timer=timer))
             return
-        self._bury(now, member, member.changed(state=DEAD, origin=node.addr), fx, spread=True)
+        self._bury(
+            now, member, member.changed(state=DEAD, origin=self._local.addr), fx, spread=True
+        )
 
     def reprieve(self, now: float, addr: Addr, fx: Effects) -> None:
         """The suspect answered our last call, yet no refutation reached us (lost, or the
         answer came through a helper that had not heard it): it is alive, so run the
         suspicion again rather than bury a member that just spoke."""
         suspicion = self.suspicions.get(addr)
-        member = self._node.members.get(addr)
+        member = self._members.get(addr)
         if suspicion is None or member is None or member.state != SUSPECT:
             return
-        self._node.stats["reprieves"] += 1
+        self._stats["reprieves"] += 1
         suspicion.start = now
         suspicion.calls_left = LAST_CALLS
         self._schedule(suspicion, member, fx)
@@ -138,13 +189,12 @@ class Merger:
     def _alive(
         self, now: float, member: Update | None, update: Update, fx: Effects, spread: bool
     ) -> bool:
-        node = self._node
         if member is None:
-            if len(node.members) >= node.config.max_members:
-                node.stats["dropped:table-full"] += 1
+            if len(self._members) >= self._config.max_members:
+                self._stats["dropped:table-full"] += 1
                 return False
-            node.members.add(update, now)
-            node._track(update.addr)
+            self._members.add(update, now)
+            self._order.add(update.addr)
             fx.events.append(_joined(update))
             joined = True
         elif update.incarnation <= member.incarnation:
@@ -155,10 +205,10 @@ class Merger:
                 update.identity,
                 update.tags,
             )
-            node.members.put(update, now)
+            self._members.put(update, now)
             self.suspicions.pop(update.addr, None)
             if joined:
-                node._track(update.addr)
+                self._order.add(update.addr)
                 fx.events.append(_joined(update))
             elif noticed:
                 fx.events.append(
@@ -171,7 +221,7 @@ class Merger:
                     )
                 )
         if spread:
-            node._queue_update(update)
+            self._outbox.push(update)
         return joined
 
     def _suspect(
@@ -184,7 +234,6 @@ class Merger:
         *,
         strong: bool = False,
     ) -> None:
-        node = self._node
         if not member.counted or update.incarnation < member.incarnation:
             return
         origin = update.origin if update.origin is not None else update.addr
@@ -193,15 +242,15 @@ class Merger:
             if suspicion is not None and suspicion.confirm(origin):
                 self._schedule(suspicion, member, fx)
                 if spread:
-                    node._queue_update(update)
+                    self._outbox.push(update)
             return
-        member = node.members.put(
+        member = self._members.put(
             member.changed(state=SUSPECT, incarnation=update.incarnation, origin=None), now
         )
-        cfg = node.config
-        minimum, maximum = cfg.suspicion_bounds(node.members.counted)
+        cfg = self._config
+        minimum, maximum = cfg.suspicion_bounds(self._members.counted)
         expected = cfg.suspicion_confirmations
-        if strong or node.members.counted - 2 < expected:
+        if strong or self._members.counted - 2 < expected:
             expected = 0  # confirmed already, or too few members to wait for confirmations
         self._token += 1
         suspicion = Suspicion(
@@ -222,14 +271,13 @@ class Merger:
             )
         )
         if spread:
-            node._queue_update(update)
+            self._outbox.push(update)
 
     def _bury(self, now: float, member: Update, update: Update, fx: Effects, spread: bool) -> None:
-        node = self._node
         if not member.counted or update.incarnation < member.incarnation:
             return
         state = LEFT if update.state == LEFT else DEAD
-        node.members.put(
+        self._members.put(
             member.changed(state=state, incarnation=update.incarnation, origin=None), now
         )
         self.suspicions.pop(member.addr, None)
@@ -244,37 +292,43 @@ class Merger:
                 )
             )
         if spread:
-            node._queue_update(update)
+            self._outbox.push(update)
 
     def _about_self(self, now: float, update: Update, fx: Effects) -> None:
-        node = self._node
-        if node.leaving:
+        if self._local.leaving:
             return
         if update.state == ALIVE:
-            stale = update.incarnation < node.incarnation or (
-                update.incarnation == node.incarnation
-                and (update.identity, update.tags) == (node.identity, node.tags)
+            stale = update.incarnation < self._local.incarnation or (
+                update.incarnation == self._local.incarnation
+                and (update.identity, update.tags) == (self._local.identity, self._local.tags)
             )
             if stale:
                 return
-        elif update.incarnation < node.incarnation:
+        elif update.incarnation < self._local.incarnation:
             # The sender still holds a suspicion we already refuted; the node answers it.
             self.outdated_about_us = True
             return
         elif update.state in (SUSPECT, DEAD):
-            node._awareness.apply(1)
-        node._refute(now, max(update.incarnation, node.incarnation), fx)
+            self._awareness.apply(1)
+        self._refute(now, max(update.incarnation, self._local.incarnation))
+
+    def _refute(self, now: float, incarnation: int) -> None:
+        """Someone believes us suspect or dead at ``incarnation``: outrank it and say so."""
+        self._stats["refuted"] += 1
+        self._outbox.push(self._local.change(now, state=ALIVE, incarnation=incarnation + 1))
 
     def _schedule(self, suspicion: Suspicion, member: Update, fx: Effects) -> None:
-        timer = SuspicionTimeout(member.addr, suspicion.incarnation, suspicion.token)
+        timer = SuspicionTimeout(
+            addr=member.addr, incarnation=suspicion.incarnation, token=suspicion.token
+        )
         due = suspicion.deadline
         if suspicion.calls_left:
             due = max(suspicion.start, due - self._last_call_lead(suspicion))
-        fx.timers.append(SetTimer(due, timer))
+        fx.timers.append(SetTimer(at=due, timer=timer))
 
     def _last_call_lead(self, suspicion: Suspicion) -> float:
         # Room for a whole probe, ping-reqs included, before each remaining call.
-        return self._node.config.probe_interval * suspicion.calls_left
+        return self._config.probe_interval * suspicion.calls_left
 
 
 def _joined(update: Update) -> PeerJoined:

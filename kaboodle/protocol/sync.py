@@ -7,18 +7,19 @@ reports a fingerprint that differs from its own, and now and then with a random 
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import random
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from . import codec
 from .addr import Addr
+from .config import Config
 from .effects import Effects, Send, SetTimer
+from .local import LocalMember
+from .members import MemberTable
 from .messages import Sync, Update
+from .probe_order import ProbeOrder
 from .timers import PushPullTick
-
-if TYPE_CHECKING:
-    from .node import Node
 
 __all__ = ["StateSync", "initiates_repair", "split_state"]
 
@@ -80,34 +81,69 @@ _REPLY_LIMIT = 10
 
 
 class StateSync:
-    """A node's push-pull exchanges: when to start one, and answering others'."""
+    """A node's push-pull exchanges: when to start one, and answering others'.
 
-    def __init__(self, node: Node) -> None:
-        self._node = node
+    Args:
+        config: protocol settings (datagram budget, push-pull period, backoff).
+        local: this node (only peers get our state; a leaving node starts no exchange).
+        members: the member table whose state is exchanged.
+        order: the probe order, which periodic exchange partners are drawn from.
+        rng: the node's randomness.
+        stats: the node's counters.
+    """
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        local: LocalMember,
+        members: MemberTable,
+        order: ProbeOrder,
+        rng: random.Random,
+        stats: Counter[str],
+    ) -> None:
+        self._config = config
+        self._local = local
+        self._members = members
+        self._order = order
+        self._rng = rng
+        self._stats = stats
+        self._view_changed_at = 0.0
         self._last_repair = float("-inf")
         self._replied: OrderedDict[tuple[Addr, int], None] = OrderedDict()
         self._reply_times: list[float] = []
 
+    def view_changed(self, now: float) -> None:
+        """The counted view changed at ``now``; a repair waits until it has been still."""
+        self._view_changed_at = now
+
     def push(self, now: float, to: Addr, fx: Effects, *, reply: bool) -> None:
         """Send our whole state to ``to``; ``reply`` asks it to push its own back."""
-        node = self._node
         parts = split_state(
-            list(node.members),
-            exchange=node._rng.getrandbits(32),
+            list(self._members),
+            exchange=self._rng.getrandbits(32),
             reply=reply,
-            fingerprint=node.members.fingerprint(),
-            budget=node.config.max_datagram,
+            fingerprint=self._members.fingerprint(),
+            budget=self._config.max_datagram,
         )
-        node.stats["sync-sent"] += 1
+        self._stats["sync-sent"] += 1
         for part in parts:
-            fx.sends.append(Send(to, codec.encode(part)))
+            fx.sends.append(Send(to=to, data=codec.encode(part)))
+
+    def welcome(self, now: float, newcomer: Addr, fx: Effects) -> None:
+        """A newcomer announced itself to the whole group: push it our state with the chance
+        that makes about ``sync_pushers`` members push, however large the mesh."""
+        if self._local.leaving:
+            return
+        share = self._config.sync_pushers / max(1, self._members.counted - 1)
+        if self._rng.random() < share:
+            self.push(now, newcomer, fx, reply=True)
 
     def answer(self, now: float, src: Addr, msg: Sync, fx: Effects) -> None:
         """Push our state back for a Sync that asks for it: to members only, once per
         exchange, and at most _REPLY_LIMIT times per _REPLY_WINDOW (a forged request must not
         make us a traffic amplifier)."""
-        node = self._node
-        if not msg.reply or node.leaving or not node.counts(src):
+        if not msg.reply or self._local.leaving or not self._members.counts(src):
             return
         key = (src, msg.exchange)
         if key in self._replied:
@@ -117,7 +153,7 @@ class StateSync:
             self._replied.popitem(last=False)
         self._reply_times = [t for t in self._reply_times if t > now - _REPLY_WINDOW]
         if len(self._reply_times) >= _REPLY_LIMIT:
-            node.stats["dropped:sync-rate"] += 1
+            self._stats["dropped:sync-rate"] += 1
             return
         self._reply_times.append(now)
         self.push(now, src, fx, reply=False)
@@ -127,31 +163,30 @@ class StateSync:
     ) -> None:
         """An ack showed ``peer``'s (fingerprint, count); exchange state if the views differ
         and it is our turn (``force``: a contact we made on purpose, always exchange)."""
-        node = self._node
-        ours = (node.members.fingerprint(), node.members.counted)
+        ours = (self._members.fingerprint(), self._members.counted)
         if ours[0] == theirs[0]:
             return
         if not force:
-            if not initiates_repair(ours, theirs, node.addr, peer):
+            if not initiates_repair(ours, theirs, self._local.addr, peer):
                 return
             # While the view still moves, gossip is doing the work; sync once it has settled.
-            if now - node._view_changed_at < node.config.probe_interval:
+            if now - self._view_changed_at < self._config.probe_interval:
                 return
-            if now - self._last_repair < node.config.sync_backoff:
+            if now - self._last_repair < self._config.sync_backoff:
                 return
         self._last_repair = now
         self.push(now, peer, fx, reply=True)
 
     def periodic(self, now: float, fx: Effects) -> None:
         """The push-pull tick: exchange state with one random member now and then."""
-        node = self._node
         # Jittered ticks keep nodes that started together from syncing all at once; above 32
         # members a tick pushes only with the chance that stretches the mean period to
         # push_pull_period(N), so the mesh's sync load stays bounded as it grows.
-        interval = node.config.push_pull_interval
-        fx.timers.append(SetTimer(now + interval * node._rng.uniform(0.5, 1.5), PushPullTick()))
-        share = interval / node.config.push_pull_period(node.members.counted)
-        if node.leaving or node._rng.random() >= share:
+        interval = self._config.push_pull_interval
+        at = now + interval * self._rng.uniform(0.5, 1.5)
+        fx.timers.append(SetTimer(at=at, timer=PushPullTick()))
+        share = interval / self._config.push_pull_period(self._members.counted)
+        if self._local.leaving or self._rng.random() >= share:
             return
-        for target in node._order.sample(1, node._is_peer):
+        for target in self._order.sample(1, self._local.is_peer):
             self.push(now, target, fx, reply=True)

@@ -27,35 +27,35 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ProbeTick:
     """Start the next probe. ``token`` changes when the schedule is replaced."""
 
     token: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ProbeTimeout:
     """The direct ack of probe ``seq`` is overdue: ask others to ping-req the target."""
 
     seq: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ProbeDeadline:
     """Probe ``seq`` got no ack by the end of its period: suspect the target."""
 
     seq: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RelayTimeout:
     """As an intermediary, the target of our ping ``seq`` did not answer: send a nack."""
 
     seq: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SuspicionTimeout:
     """A suspicion about ``addr`` at ``incarnation`` may have run out; ``token`` names which."""
 
@@ -64,34 +64,34 @@ class SuspicionTimeout:
     token: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GossipTick:
     """Send queued updates to a few random members."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PushPullTick:
     """Exchange full state with one random member."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AnnounceTick:
     """Multicast an announce; ``token`` changes when the schedule is reset."""
 
     token: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ReapTick:
     """Forget tombstones older than the tombstone time-to-live."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ReprobeTick:
     """Ping one dead member, in case it was only cut off by a partition."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FingerprintCheck:
     """Report a fingerprint change, coalescing the changes of a short window into one event."""
 

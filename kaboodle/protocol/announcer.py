@@ -1,0 +1,126 @@
+"""The discovery group's traffic: our announces, others' announces, and probes by non-members.
+
+A node that knows nobody multicasts its alive record every ``announce_min`` seconds, doubling
+up to ``announce_max``. Once in a mesh it announces only so that the halves of a healed
+partition find each other, for which a few announces per ``announce_idle`` from the whole
+mesh are plenty: each of N members stretches its interval by N/8 (jittered), so receiving
+announces costs the same at 10 and at 10,000 members.
+
+An announce heard must come from the address it names. A probe from a non-member is answered
+to its UDP source only, by about ``sync_pushers`` members of the mesh.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+from . import codec
+from .addr import Addr
+from .config import Config
+from .effects import Effects, Multicast, Send, SetTimer
+from .local import LocalMember
+from .members import MemberTable
+from .messages import Announce, Gossip, MemberState, Probe, ProbeReply, Update
+from .outbox import Outbox
+from .timers import AnnounceTick
+
+__all__ = ["Announcer"]
+
+_MESH_ANNOUNCES = 8  # announces per announce_idle from a whole mesh, whatever its size
+
+
+class Announcer:
+    """When this node multicasts its announce, and what it makes of the group's traffic.
+
+    Args:
+        config: protocol settings (the announce intervals, how many answer a probe).
+        local: this node: what is announced, and whether it is leaving.
+        members: the member table (alone, or in a mesh of how many).
+        outbox: where a buried member that announces itself is told so.
+        rng: the node's randomness (jitter, and who answers a probe).
+        stats: the node's counters.
+    """
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        local: LocalMember,
+        members: MemberTable,
+        outbox: Outbox,
+        rng: random.Random,
+        stats: Counter[str],
+    ) -> None:
+        self._config = config
+        self._local = local
+        self._members = members
+        self._outbox = outbox
+        self._rng = rng
+        self._stats = stats
+        self._token = 0
+        self._alone_interval = config.announce_min
+        self._last = float("-inf")
+
+    def announce(self, now: float, fx: Effects) -> None:
+        """Multicast our announce now, and set the timer for the next one."""
+        fx.sends.append(Multicast(data=codec.encode(Announce(member=self._local.record))))
+        self._last = now
+        if self._members.counted > 1:
+            interval = self._idle_interval()
+            self._alone_interval = self._config.announce_min
+        else:
+            interval = self._alone_interval
+            self._alone_interval = min(interval * 2, self._config.announce_max)
+        self._token += 1
+        fx.timers.append(SetTimer(at=now + interval, timer=AnnounceTick(token=self._token)))
+
+    def restart(self, now: float, fx: Effects) -> None:
+        """Announce now and go back to the fast schedule (the network came back)."""
+        self._alone_interval = self._config.announce_min
+        self.announce(now, fx)
+
+    def tick(self, now: float, timer: AnnounceTick, fx: Effects) -> None:
+        """An announce timer came due: announce, unless it is stale or we found the mesh."""
+        if timer.token != self._token or self._local.leaving:
+            return
+        if self._members.counted > 1 and now - self._last < self._config.announce_idle:
+            # Found the mesh since the fast schedule was set: wait out the idle interval.
+            self._token += 1
+            due = self._last + self._idle_interval()
+            fx.timers.append(SetTimer(at=due, timer=AnnounceTick(token=self._token)))
+            return
+        self.announce(now, fx)
+
+    def heard(self, src: Addr, msg: Announce, fx: Effects) -> Update | None:
+        """An announce from ``src``: the record to merge, or None when there is nothing to."""
+        update = msg.member
+        if update.addr != src or update.state != MemberState.ALIVE:
+            self._stats["dropped:announce-source"] += 1
+            return None
+        known = self._members.get(src)
+        if known is not None and not known.counted and known.incarnation >= update.incarnation:
+            # It does not know we buried it (a healed partition): tell it, so it can refute.
+            belief = known.changed(origin=self._local.addr)
+            self._outbox.send(src, Gossip(updates=(belief,)), fx)
+            return None
+        return update
+
+    def answer_probe(self, src: Addr, msg: Probe, fx: Effects) -> None:
+        """A non-member looks for one member: answer it, with the chance that makes about
+        ``sync_pushers`` of the mesh answer."""
+        if self._local.leaving:
+            return
+        members = self._members
+        if self._rng.random() < self._config.sync_pushers / max(1, members.counted):
+            reply = ProbeReply(
+                nonce=msg.nonce,
+                identity=self._local.identity,
+                fingerprint=members.fingerprint(),
+                members=members.counted,
+            )
+            fx.sends.append(Send(to=src, data=codec.encode(reply)))
+
+    def _idle_interval(self) -> float:
+        share = max(1.0, self._members.counted / _MESH_ANNOUNCES)
+        return self._config.announce_idle * share * self._rng.uniform(0.5, 1.5)

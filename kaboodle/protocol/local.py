@@ -1,0 +1,118 @@
+"""This node as a member of its own view: its record, and how far to trust its own judgement.
+
+The node's record lives in the member table like any other; :class:`LocalMember` is the one
+place that changes it. It also notices when the node itself was frozen (SIGSTOP, a stalled
+event loop, a suspended VM): for a while after that, what ran out meanwhile says more about us
+than about the others, so nobody is accused or buried.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from .addr import Addr
+from .awareness import Awareness
+from .config import Config
+from .members import MemberTable
+from .messages import MemberState, Tags, Update
+
+__all__ = ["LocalMember", "check_identity"]
+
+
+class LocalMember:
+    """The node's own record in ``members``, and its freeze detector.
+
+    Args:
+        record: the node's first record (alive, its starting incarnation); added to ``members``.
+        members: the node's member table.
+        config: protocol settings (the tick periods that tell a freeze from a quiet moment).
+        awareness: the node's local health, which stretches those periods.
+        stats: the node's counters (``frozen`` counts the freezes noticed).
+    """
+
+    def __init__(
+        self,
+        record: Update,
+        members: MemberTable,
+        config: Config,
+        awareness: Awareness,
+        stats: Counter[str],
+    ) -> None:
+        self.addr = record.addr
+        self._members = members
+        self._stats = stats
+        self._config = config
+        self._awareness = awareness
+        self._record = record
+        members.add(record, 0.0)
+        self.frozen_until = float("-inf")
+        """Until this time the node accuses and buries nobody: it was frozen just before."""
+        self._last_seen = float("inf")  # no gap before the first call
+
+    @property
+    def record(self) -> Update:
+        """Our own record, as the mesh should hear it."""
+        return self._record
+
+    @property
+    def incarnation(self) -> int:
+        """Our incarnation (raised to refute suspicions)."""
+        return self._record.incarnation
+
+    @property
+    def identity(self) -> bytes:
+        """Our identity."""
+        return self._record.identity
+
+    @property
+    def tags(self) -> Tags:
+        """Our tags."""
+        return self._record.tags
+
+    @property
+    def leaving(self) -> bool:
+        """True once we recorded that we left."""
+        return self._record.state == MemberState.LEFT
+
+    def change(self, now: float, **fields: Any) -> Update:
+        """Change our record (state, incarnation, identity, tags) and return the new one."""
+        self._record = self._members.put(self._record.changed(**fields), now)
+        return self._record
+
+    def is_peer(self, addr: Addr) -> bool:
+        """Whether ``addr`` is a member we count, other than ourselves."""
+        return addr != self.addr and self._members.counts(addr)
+
+    def frozen(self, now: float) -> bool:
+        """Whether we were frozen a moment ago, so our own verdicts are not to be trusted."""
+        return now < self.frozen_until
+
+    def notice(self, now: float) -> None:
+        """Note that the node runs at ``now``; a gap since the last call longer than any of our
+        ticks means we were not running, and opens one probe interval without verdicts."""
+        gap = now - self._last_seen
+        self._last_seen = now
+        cfg = self._config
+        if gap <= cfg.probe_timeout:
+            return  # the common case, decided without the arithmetic below
+        tick = self._awareness.scale(cfg.probe_interval)
+        if cfg.gossip_interval > 0:
+            tick = min(tick, cfg.gossip_interval)
+        if gap > tick + cfg.probe_timeout:
+            self._stats["frozen"] += 1
+            self.frozen_until = now + self._awareness.scale(cfg.probe_interval)
+
+
+def check_identity(identity: bytes, tags: Tags, config: Config) -> None:
+    """Raise ValueError unless ``identity`` and ``tags`` are within ``config``'s limits and
+    the tags are sorted pairs with unique keys."""
+    if len(identity) > config.max_identity:
+        raise ValueError(
+            f"identity is {len(identity)} bytes; at most {config.max_identity} are allowed"
+        )
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in tags)
+    if size > config.max_tags:
+        raise ValueError(f"tags take {size} bytes; at most {config.max_tags} are allowed")
+    if list(tags) != sorted(dict(tags).items()):
+        raise ValueError("tags must be (key, value) pairs sorted by key, each key once")

@@ -1,0 +1,115 @@
+"""The send path: a node's messages to members, with queued gossip piggybacked on each.
+
+Every ping, ping-req, ack and nack carries as many queued updates as fit the datagram budget
+(least-sent first, each sent about lambda * log(N + 1) times), and gossip rounds push the queue
+to a few random members between probes. A message to a member we suspect or buried carries
+that belief first, so that it can refute; a message to a stranger carries who we are.
+"""
+
+from __future__ import annotations
+
+from . import codec
+from .addr import Addr
+from .broadcasts import BroadcastQueue
+from .config import Config
+from .effects import Effects, Send
+from .local import LocalMember
+from .members import MemberTable
+from .messages import Ack, Gossip, MemberState, Nack, Ping, PingReq, Update
+from .probe_order import ProbeOrder
+
+__all__ = ["Outbox", "Piggybacking"]
+
+Piggybacking = Ping | PingReq | Ack | Nack | Gossip
+"""The messages that carry gossip."""
+
+# Room a message's own fields take before its piggybacked updates (the widest is a PingReq
+# with an IPv6 target: about 40 bytes); the rest of the datagram budget carries gossip.
+_HEADER_ROOM = 64
+
+
+class Outbox:
+    """The broadcast queue, and the sends that drain it.
+
+    Args:
+        config: protocol settings (datagram budget, retransmission, gossip fan-out).
+        local: this node, for what a stranger must hear first and who counts as a peer.
+        members: the member table (beliefs about the receiver, the mesh size).
+        order: the probe order, which random gossip targets are drawn from.
+    """
+
+    def __init__(
+        self, config: Config, local: LocalMember, members: MemberTable, order: ProbeOrder
+    ) -> None:
+        self._config = config
+        self._local = local
+        self._members = members
+        self._order = order
+        self._queue = BroadcastQueue(codec.update_size)
+
+    def __len__(self) -> int:
+        """How many updates wait to be sent."""
+        return len(self._queue)
+
+    def push(self, update: Update) -> None:
+        """Queue ``update`` for gossip, replacing older news of the same member."""
+        self._queue.push(update)
+
+    def discard(self, addr: Addr) -> None:
+        """Forget queued news of ``addr`` (a reaped member)."""
+        self._queue.discard(addr)
+
+    def send(self, to: Addr, msg: Piggybacking, fx: Effects, first: Update | None = None) -> None:
+        """Send ``msg`` to ``to`` with as many queued updates piggybacked as fit, ``first`` (by
+        default, what ``to`` must hear first from us) in front."""
+        if first is None:
+            first = self.belief_about(to)
+        updates = self._queue.take(self._budget(), self._retransmit_limit(), first=first)
+        if updates:
+            msg = _with_updates(msg, updates)
+        fx.sends.append(Send(to=to, data=codec.encode(msg)))
+
+    def ack(self, to: Addr, seq: int, fx: Effects, first: Update | None = None) -> None:
+        """Answer ping ``seq`` from ``to`` with our fingerprint and member count."""
+        members = self._members
+        self.send(
+            to, Ack(seq=seq, fingerprint=members.fingerprint(), members=members.counted), fx, first
+        )
+
+    def gossip(self, fanout: int, fx: Effects, *, first: Update | None = None) -> None:
+        """Send queued updates to ``fanout`` random peers, a Gossip datagram each; ``first``
+        (news of ourselves) goes in front, else what each peer must hear first."""
+        limit = self._retransmit_limit()
+        for target in self._order.sample(fanout, self._local.is_peer):
+            lead = first if first is not None else self.belief_about(target)
+            updates = self._queue.take(self._budget(), limit, first=lead)
+            if updates:
+                fx.sends.append(Send(to=target, data=codec.encode(Gossip(updates=updates))))
+
+    def belief_about(self, addr: Addr) -> Update | None:
+        """What a member must hear first from us: that we suspect or buried it (so it can
+        refute), or, when it is a stranger, who we are."""
+        member = self._members.get(addr)
+        if member is None:
+            return self._local.record
+        if member.state != MemberState.ALIVE:
+            return member.changed(origin=self._local.addr)
+        return None
+
+    def _budget(self) -> int:
+        return self._config.max_datagram - _HEADER_ROOM
+
+    def _retransmit_limit(self) -> int:
+        return self._config.retransmit_limit(self._members.counted)
+
+
+def _with_updates(msg: Piggybacking, updates: tuple[Update, ...]) -> Piggybacking:
+    if isinstance(msg, Ping):
+        return Ping(seq=msg.seq, updates=updates)
+    if isinstance(msg, Ack):
+        return Ack(seq=msg.seq, fingerprint=msg.fingerprint, members=msg.members, updates=updates)
+    if isinstance(msg, PingReq):
+        return PingReq(seq=msg.seq, target=msg.target, updates=updates)
+    if isinstance(msg, Nack):
+        return Nack(seq=msg.seq, updates=updates)
+    return Gossip(updates=msg.updates + updates)
