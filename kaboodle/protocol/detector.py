@@ -92,6 +92,7 @@ class FailureDetector:
         self._rng = rng
         self._seq = rng.getrandbits(32)
         self._probe_token = 0
+        self._last_stranger_contact = float("-inf")
         self._pings: dict[int, PingRecord] = {}
         self._relays: dict[int, tuple[Addr, int]] = {}  # our seq -> (requester, its seq)
 
@@ -118,6 +119,16 @@ class FailureDetector:
         dead = [a for a in members.tombstones if members.state_of(a) == MemberState.DEAD]
         if dead:
             self.ping(now, self._rng.choice(dead), fx, Purpose.CONTACT)
+
+    def contact_stranger(self, now: float, src: Addr, fx: Effects) -> None:
+        """A member we did not know talks to us: our view is missing something (a lost
+        announce, or we just joined). Ping it back, at most once per probe interval; its ack
+        starts a full exchange."""
+        since = now - self._last_stranger_contact
+        if since >= self._config.probe_interval and not self._local.leaving:
+            self._last_stranger_contact = now
+            self._stats["stranger-contacts"] += 1
+            self.ping(now, src, fx, Purpose.CONTACT)
 
     def ping(self, now: float, target: Addr, fx: Effects, purpose: Purpose) -> None:
         """Ping ``target``; probes and last calls fall back to ping-reqs after the timeout."""

@@ -24,22 +24,40 @@ class LocalMember:
     """The node's own record in ``members``, and its freeze detector.
 
     Args:
-        record: the node's first record (alive, its starting incarnation); added to ``members``.
+        addr: the node's address.
+        identity: its identity (at most ``config.max_identity`` bytes).
+        tags: its tags, sorted (key, value) pairs within ``config.max_tags``.
+        incarnation: its starting incarnation; the first record, alive, is added to ``members``.
         members: the node's member table.
         config: protocol settings (the tick periods that tell a freeze from a quiet moment).
         awareness: the node's local health, which stretches those periods.
         stats: the node's counters (``frozen`` counts the freezes noticed).
+
+    Raises:
+        ValueError: the identity or tags exceed the configured limits.
     """
 
     def __init__(
         self,
-        record: Update,
+        addr: Addr,
+        identity: bytes,
+        tags: Tags,
+        *,
+        incarnation: int,
         members: MemberTable,
         config: Config,
         awareness: Awareness,
         stats: Counter[str],
     ) -> None:
-        self.addr = record.addr
+        check_identity(identity, tags, config)
+        record = Update(
+            addr=addr,
+            state=MemberState.ALIVE,
+            incarnation=incarnation,
+            identity=identity,
+            tags=tags,
+        )
+        self.addr = addr
         self._members = members
         self._stats = stats
         self._config = config
@@ -79,6 +97,15 @@ class LocalMember:
         """Change our record (state, incarnation, identity, tags) and return the new one."""
         self._record = self._members.put(self._record.changed(**fields), now)
         return self._record
+
+    def rename(self, now: float, identity: bytes, tags: Tags) -> Update:
+        """Change our identity and tags, at a new incarnation; returns the new record.
+
+        Raises:
+            ValueError: the identity or tags exceed the configured limits.
+        """
+        check_identity(identity, tags, self._config)
+        return self.change(now, incarnation=self.incarnation + 1, identity=identity, tags=tags)
 
     def is_peer(self, addr: Addr) -> bool:
         """Whether ``addr`` is a member we count, other than ourselves."""

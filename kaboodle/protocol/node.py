@@ -26,7 +26,7 @@ from .awareness import Awareness
 from .config import Config
 from .detector import FailureDetector, Purpose
 from .effects import Effects, Send, SetTimer
-from .local import LocalMember, check_identity
+from .local import LocalMember
 from .members import MemberTable
 from .merge import Merger
 from .messages import (
@@ -41,7 +41,6 @@ from .messages import (
     Probe,
     Sync,
     Tags,
-    Update,
 )
 from .outbox import Outbox, Piggybacking
 from .probe_order import ProbeOrder
@@ -91,21 +90,22 @@ class Node:
         incarnation: int,
         tags: Tags = (),
     ) -> None:
-        check_identity(identity, tags, config)
         self.addr = addr
         self.config = config
         self.stats: Counter[str] = Counter()
         self._rng = rng
         self.members = MemberTable()
-        record = Update(
-            addr=addr,
-            state=MemberState.ALIVE,
-            incarnation=incarnation,
-            identity=identity,
-            tags=tags,
-        )
         self._awareness = Awareness(config.awareness_max)
-        self._local = LocalMember(record, self.members, config, self._awareness, self.stats)
+        self._local = LocalMember(
+            addr,
+            identity,
+            tags,
+            incarnation=incarnation,
+            members=self.members,
+            config=config,
+            awareness=self._awareness,
+            stats=self.stats,
+        )
         self._order = ProbeOrder(rng)
         self._outbox = Outbox(config, self._local, self.members, self._order)
         self._merge = Merger(
@@ -116,7 +116,7 @@ class Node:
             awareness=self._awareness,
             outbox=self._outbox,
             stats=self.stats,
-            last_call=self._last_call,
+            last_call=lambda now, addr, fx: self._detector.ping(now, addr, fx, Purpose.LAST_CALL),
         )
         self._detector = FailureDetector(
             config=config,
@@ -144,8 +144,7 @@ class Node:
             rng=rng,
             stats=self.stats,
         )
-        self._started_at: float | None = None
-        self._last_stranger_contact = float("-inf")
+        self._started = False
         self._view = ViewWatch(config, self.members)
 
     # ----------------------------------------------------------------- views
@@ -192,10 +191,10 @@ class Node:
     def start(self, now: float) -> Effects:
         """Begin: announce ourselves and set the periodic timers."""
         fx = Effects()
-        if self._started_at is not None:
+        if self._started:
             return fx
-        self._started_at = now
-        self._sync.view_changed(now)
+        self._started = True
+        self._sync.start(now)
         self._outbox.push(self._local.record)
         self._announcer.announce(now, fx)
         cfg, rng = self.config, self._rng
@@ -240,7 +239,7 @@ class Node:
         else:
             handler(self, now, src, msg, fx)
         if stranger:
-            self._contact_stranger(now, src, fx)
+            self._detector.contact_stranger(now, src, fx)
         if self._merge.outdated_about_us:
             # Gossip of our refutation missed this sender: tell it directly.
             self._merge.outdated_about_us = False
@@ -291,14 +290,9 @@ class Node:
         Raises:
             ValueError: the identity or tags exceed the configured limits.
         """
-        tags = self.tags if tags is None else tags
-        check_identity(identity, tags, self.config)
         fx = Effects()
         before = self.members.digest()
-        incarnation = self.incarnation + 1
-        self._outbox.push(
-            self._local.change(now, incarnation=incarnation, identity=identity, tags=tags)
-        )
+        self._outbox.push(self._local.rename(now, identity, self.tags if tags is None else tags))
         self._after(now, before, fx)
         return fx
 
@@ -326,7 +320,7 @@ class Node:
         update = self._announcer.heard(src, msg, fx)
         # The whole group heard the multicast, so there is no need to gossip it on.
         joined = update is not None and self._merge.update(now, update, fx, spread=False)
-        if joined and self._settled(now):
+        if joined:
             self._sync.welcome(now, src, fx)
 
     def _on_sync(self, now: float, src: Addr, msg: Sync, fx: Effects) -> None:
@@ -353,25 +347,9 @@ class Node:
 
     # ---------------------------------------------------------------- helpers
 
-    def _last_call(self, now: float, suspect: Addr, fx: Effects) -> None:
-        self._detector.ping(now, suspect, fx, Purpose.LAST_CALL)
-
-    def _contact_stranger(self, now: float, src: Addr, fx: Effects) -> None:
-        # A member we did not know talks to us: our view is missing something (a lost
-        # announce, or we just joined). Ping it back; its ack starts a full exchange.
-        if now - self._last_stranger_contact >= self.config.probe_interval and not self.leaving:
-            self._last_stranger_contact = now
-            self.stats["stranger-contacts"] += 1
-            self._detector.ping(now, src, fx, Purpose.CONTACT)
-
     def _after(self, now: float, before: tuple[int, int], fx: Effects) -> None:
         if self._view.changed(now, before, fx):
             self._sync.view_changed(now)
-
-    def _settled(self, now: float) -> bool:
-        # A node that has only just started has little to offer a newcomer.
-        started = self._started_at if self._started_at is not None else now
-        return now - started >= 2 * self.config.probe_interval
 
 
 M = TypeVar("M", bound=Message)

@@ -109,9 +109,14 @@ class StateSync:
         self._rng = rng
         self._stats = stats
         self._view_changed_at = 0.0
+        self._started_at = float("inf")
         self._last_repair = float("-inf")
         self._replied: OrderedDict[tuple[Addr, int], None] = OrderedDict()
         self._reply_times: list[float] = []
+
+    def start(self, now: float) -> None:
+        """The node starts at ``now``: its view is new, and it has nothing to offer yet."""
+        self._started_at = self._view_changed_at = now
 
     def view_changed(self, now: float) -> None:
         """The counted view changed at ``now``; a repair waits until it has been still."""
@@ -132,8 +137,9 @@ class StateSync:
 
     def welcome(self, now: float, newcomer: Addr, fx: Effects) -> None:
         """A newcomer announced itself to the whole group: push it our state with the chance
-        that makes about ``sync_pushers`` members push, however large the mesh."""
-        if self._local.leaving:
+        that makes about ``sync_pushers`` members push, however large the mesh. A node that
+        has only just started has little to offer, and does not."""
+        if now - self._started_at < 2 * self._config.probe_interval or self._local.leaving:
             return
         share = self._config.sync_pushers / max(1, self._members.counted - 1)
         if self._rng.random() < share:
