@@ -23,9 +23,9 @@ __all__ = ["Outbox", "Piggybacking"]
 Piggybacking = Ping | PingReq | Ack | Nack | Gossip
 """The messages that carry gossip."""
 
-# Room a message's own fields take before its piggybacked updates (the widest is a PingReq
-# with an IPv6 target: about 40 bytes); the rest of the datagram budget carries gossip.
-_HEADER_ROOM = 64
+# The updates array's header grows from one byte to three at 16 updates (codec.update_size).
+_ARRAY_GROWTH = 2
+_GOSSIP_BASE = codec.base_size(Gossip(updates=()))
 
 
 class Outbox:
@@ -64,7 +64,8 @@ class Outbox:
         default, what ``to`` must hear first from us) in front."""
         if first is None:
             first = self.belief_about(to)
-        updates = self._queue.take(self._budget(), self._retransmit_limit(), first=first)
+        room = self._room(codec.base_size(msg) + sum(map(codec.update_size, msg.updates)))
+        updates = self._queue.take(room, self._retransmit_limit(), first=first)
         if updates:
             msg = _with_updates(msg, updates)
         fx.sends.append(Send(to=to, data=codec.encode(msg)))
@@ -80,9 +81,10 @@ class Outbox:
         """Send queued updates to ``fanout`` random peers, a Gossip datagram each; ``first``
         (news of ourselves) goes in front, else what each peer must hear first."""
         limit = self._retransmit_limit()
+        room = self._room(_GOSSIP_BASE)
         for target in self._order.sample(fanout, self._local.is_peer):
             lead = first if first is not None else self.belief_about(target)
-            updates = self._queue.take(self._budget(), limit, first=lead)
+            updates = self._queue.take(room, limit, first=lead)
             if updates:
                 fx.sends.append(Send(to=target, data=codec.encode(Gossip(updates=updates))))
 
@@ -96,14 +98,18 @@ class Outbox:
             return member.changed(origin=self._local.addr)
         return None
 
-    def _budget(self) -> int:
-        return self._config.max_datagram - _HEADER_ROOM
+    def _room(self, base: int) -> int:
+        """Bytes left for piggybacked updates in a datagram whose other content takes
+        ``base``: exactly what keeps the encoding within ``max_datagram``."""
+        return self._config.max_datagram - base - _ARRAY_GROWTH
 
     def _retransmit_limit(self) -> int:
         return self._config.retransmit_limit(self._members.counted)
 
 
 def _with_updates(msg: Piggybacking, updates: tuple[Update, ...]) -> Piggybacking:
+    """``msg`` with ``updates`` after its own (built directly: replace() is slower)."""
+    updates = msg.updates + updates
     if isinstance(msg, Ping):
         return Ping(seq=msg.seq, updates=updates)
     if isinstance(msg, Ack):
@@ -112,4 +118,4 @@ def _with_updates(msg: Piggybacking, updates: tuple[Update, ...]) -> Piggybackin
         return PingReq(seq=msg.seq, target=msg.target, updates=updates)
     if isinstance(msg, Nack):
         return Nack(seq=msg.seq, updates=updates)
-    return Gossip(updates=msg.updates + updates)
+    return Gossip(updates=updates)
