@@ -1,0 +1,185 @@
+"""The failure detector on its own: probes, ping-reqs, relays, nacks and what they settle."""
+
+from __future__ import annotations
+
+from parts import STRANGER, A, B, C, D, Parts, make_parts, sent, update
+
+from kaboodle.protocol.detector import FailureDetector, Purpose
+from kaboodle.protocol.effects import Effects
+from kaboodle.protocol.events import RoundTrip
+from kaboodle.protocol.messages import Ack, MemberState, Nack, Ping, PingReq
+from kaboodle.protocol.timers import (
+    ProbeDeadline,
+    ProbeTick,
+    ProbeTimeout,
+    RelayTimeout,
+    ReprobeTick,
+)
+
+
+def detector(parts: Parts) -> FailureDetector:
+    return FailureDetector(
+        config=parts.config,
+        local=parts.local,
+        members=parts.members,
+        order=parts.order,
+        awareness=parts.awareness,
+        outbox=parts.outbox,
+        stats=parts.stats,
+        rng=parts.rng,
+    )
+
+
+def ack(seq: int) -> Ack:
+    return Ack(seq=seq, fingerprint=0, members=2)
+
+
+def probe(parts: Parts, fd: FailureDetector, now: float = 0.0) -> tuple[int, Effects]:
+    """Run a probe tick; returns the probe's sequence number and its effects."""
+    fx = Effects()
+    fd.tick(now, ProbeTick(token=0), fx)
+    [(_, ping)] = sent(fx)
+    assert isinstance(ping, Ping)
+    return ping.seq, fx
+
+
+def test_a_tick_probes_a_peer_and_sets_its_timeout_deadline_and_the_next_tick() -> None:
+    parts = make_parts(B)
+    fd = detector(parts)
+    seq, fx = probe(parts, fd, now=1.0)
+    assert [to for to, _ in sent(fx)] == [B]
+    cfg = parts.config
+    assert {(t.at, t.timer) for t in fx.timers} == {
+        (1.0 + cfg.probe_interval, ProbeTick(token=1)),
+        (1.0 + cfg.probe_timeout, ProbeTimeout(seq=seq)),
+        (1.0 + cfg.probe_interval, ProbeDeadline(seq=seq)),
+    }
+
+
+def test_a_stale_tick_or_a_leaving_node_probes_nobody() -> None:
+    parts = make_parts(B)
+    fd = detector(parts)
+    probe(parts, fd)
+    fx = Effects()
+    fd.tick(0.5, ProbeTick(token=0), fx)  # replaced by token 1
+    assert fx == Effects()
+    parts.local.change(0.6, state=MemberState.LEFT)
+    fd.tick(0.6, ProbeTick(token=1), fx)
+    assert fx == Effects()
+
+
+def test_a_bad_health_score_stretches_the_probe_period() -> None:
+    parts = make_parts(B)
+    parts.awareness.apply(2)
+    fd = detector(parts)
+    _, fx = probe(parts, fd)
+    ticks = [t.at for t in fx.timers if isinstance(t.timer, ProbeTick)]
+    assert ticks == [3 * parts.config.probe_interval]
+
+
+def test_an_answered_probe_is_settled_once_with_its_round_trip() -> None:
+    parts = make_parts(B)
+    parts.awareness.apply(1)
+    fd = detector(parts)
+    seq, _ = probe(parts, fd)
+    fx = Effects()
+    record = fd.acked(0.01, B, ack(seq), fx)
+    assert record is not None
+    assert (record.target, record.purpose) == (B, Purpose.PROBE)
+    assert fx.events == [RoundTrip(addr=B, seconds=0.01)]
+    assert parts.awareness.score == 0
+    assert fd.acked(0.02, B, ack(seq), Effects()) is None
+    assert parts.stats["dropped:unknown-seq"] == 1
+    assert fd.deadline(seq) is None
+
+
+def test_an_overdue_ack_asks_other_peers_to_ping_req_the_target() -> None:
+    parts = make_parts(B, C, D, indirect_checks=2)
+    fd = detector(parts)
+    seq, fx = probe(parts, fd)
+    [(target, _)] = sent(fx)
+    fx = Effects()
+    fd.direct_timeout(seq, fx)
+    requests = sent(fx)
+    assert len(requests) == 2
+    assert all(isinstance(m, PingReq) and m.target == target for _, m in requests)
+    assert target not in [to for to, _ in requests]
+
+
+def test_an_unanswered_probe_names_its_target_and_missing_nacks_count_against_us() -> None:
+    parts = make_parts(B, C, D, indirect_checks=2)
+    fd = detector(parts)
+    seq, fx = probe(parts, fd)
+    [(target, _)] = sent(fx)
+    fd.direct_timeout(seq, Effects())
+    fd.nacked(Nack(seq=seq))  # one helper answered, the other did not
+    assert fd.deadline(seq) == target
+    assert parts.awareness.score == 1
+
+
+def test_a_contact_that_goes_unanswered_accuses_nobody() -> None:
+    parts = make_parts()
+    fd = detector(parts)
+    fx = Effects()
+    fd.ping(0.0, STRANGER, fx, Purpose.CONTACT)
+    [(_, ping)] = sent(fx)
+    assert not any(isinstance(t.timer, ProbeTimeout) for t in fx.timers)
+    assert fd.deadline(ping.seq) is None  # type: ignore[union-attr]
+    assert parts.awareness.score == 0
+
+
+def test_a_ping_req_for_a_peer_is_relayed_and_its_ack_forwarded() -> None:
+    parts = make_parts(B, C)
+    fd = detector(parts)
+    fx = Effects()
+    fd.relay(0.0, B, PingReq(seq=77, target=C), fx)
+    [(to, ping)] = sent(fx)
+    assert to == C and isinstance(ping, Ping)
+    assert [t.timer for t in fx.timers] == [RelayTimeout(seq=ping.seq)]
+    fx = Effects()
+    assert fd.acked(0.01, C, ack(ping.seq), fx) is None
+    [(to, forwarded)] = sent(fx)
+    assert to == B and isinstance(forwarded, Ack) and forwarded.seq == 77
+    assert forwarded.updates[:1] == (parts.members.get(C),)  # we vouch for C
+
+
+def test_a_ping_req_whose_target_never_answers_is_nacked() -> None:
+    parts = make_parts(B, C)
+    fd = detector(parts)
+    fx = Effects()
+    fd.relay(0.0, B, PingReq(seq=5, target=C), fx)
+    [timer] = [t.timer for t in fx.timers]
+    fx = Effects()
+    fd.relay_timeout(timer.seq, fx)  # type: ignore[union-attr]
+    assert sent(fx) == [(B, Nack(seq=5))]
+
+
+def test_a_ping_req_for_anyone_but_a_peer_is_nacked_never_relayed() -> None:
+    parts = make_parts(B)
+    parts.add(update(C, MemberState.DEAD))
+    fd = detector(parts)
+    for target in (STRANGER, C, A):
+        fx = Effects()
+        fd.relay(0.0, B, PingReq(seq=1, target=target), fx)
+        assert sent(fx) == [(B, Nack(seq=1))]
+    assert parts.stats["dropped:ping-req-target"] == 3
+
+
+def test_a_dead_member_is_pinged_now_and_then_in_case_it_is_back() -> None:
+    parts = make_parts(B)
+    parts.add(update(C, MemberState.DEAD), update(D, MemberState.LEFT))
+    fd = detector(parts)
+    fx = Effects()
+    fd.reprobe(0.0, fx)
+    assert [to for to, _ in sent(fx)] == [C]
+    assert any(isinstance(t.timer, ReprobeTick) for t in fx.timers)
+
+
+def test_strangers_are_contacted_at_most_once_per_probe_interval() -> None:
+    parts = make_parts(B)
+    fd = detector(parts)
+    fx = Effects()
+    for now in (0.0, 0.1, parts.config.probe_interval):
+        fd.contact_stranger(now, STRANGER, fx)
+    assert [to for to, _ in sent(fx)] == [STRANGER, STRANGER]
+    assert parts.stats["stranger-contacts"] == 2

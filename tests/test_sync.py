@@ -1,0 +1,120 @@
+"""State exchange on its own: who pushes, who answers, and how often."""
+
+from __future__ import annotations
+
+from parts import STRANGER, A, B, C, Parts, alive, make_parts, sent
+
+from kaboodle.protocol import codec
+from kaboodle.protocol.addr import Addr
+from kaboodle.protocol.effects import Effects
+from kaboodle.protocol.messages import MemberState, Sync
+from kaboodle.protocol.sync import StateSync
+from kaboodle.protocol.timers import PushPullTick
+
+
+def state_sync(parts: Parts) -> StateSync:
+    sync = StateSync(
+        config=parts.config,
+        local=parts.local,
+        members=parts.members,
+        order=parts.order,
+        rng=parts.rng,
+        stats=parts.stats,
+    )
+    sync.start(0.0)
+    return sync
+
+
+def request(exchange: int = 1) -> Sync:
+    return Sync(exchange=exchange, index=0, count=1, reply=True, fingerprint=0, members=())
+
+
+def parts_of(fx: Effects) -> list[Sync]:
+    return [m for _, m in sent(fx) if isinstance(m, Sync)]
+
+
+def test_a_push_sends_every_member_in_parts_that_fit_a_datagram() -> None:
+    parts = make_parts(max_datagram=512)
+    parts.add(*(alive(Addr.from_ip(f"fd00::1:{n:x}", 7000)) for n in range(300)))
+    sync = state_sync(parts)
+    fx = Effects()
+    sync.push(1.0, B, fx, reply=True)
+    syncs = parts_of(fx)
+    assert len(syncs) > 1
+    assert all(len(codec.encode(s)) <= 512 for s in syncs)
+    assert {u.addr for s in syncs for u in s.members} == {u.addr for u in parts.members}
+    assert {(s.count, s.reply) for s in syncs} == {(len(syncs), True)}
+
+
+def test_a_request_from_a_member_is_answered_once_per_exchange() -> None:
+    parts = make_parts(B)
+    sync = state_sync(parts)
+    fx = Effects()
+    sync.answer(1.0, B, request(7), fx)
+    sync.answer(1.1, B, request(7), fx)  # a duplicated part
+    answers = parts_of(fx)
+    assert len(answers) == 1 and not answers[0].reply
+
+
+def test_a_request_from_a_stranger_or_without_reply_is_not_answered() -> None:
+    parts = make_parts(B)
+    sync = state_sync(parts)
+    fx = Effects()
+    sync.answer(1.0, STRANGER, request(), fx)
+    sync.answer(
+        1.0, B, Sync(exchange=2, index=0, count=1, reply=False, fingerprint=0, members=()), fx
+    )
+    assert fx.sends == []
+
+
+def test_answers_are_rate_limited_so_forged_requests_cannot_amplify() -> None:
+    parts = make_parts(B)
+    sync = state_sync(parts)
+    fx = Effects()
+    for exchange in range(50):
+        sync.answer(1.0 + exchange * 0.01, B, request(exchange), fx)
+    assert len(parts_of(fx)) == 10
+    assert parts.stats["dropped:sync-rate"] == 40
+
+
+def test_a_differing_fingerprint_starts_a_repair_only_on_our_turn_and_once_still() -> None:
+    parts = make_parts(B)
+    sync = state_sync(parts)
+    ours = (parts.members.fingerprint(), parts.members.counted)
+    fx = Effects()
+    sync.repair(5.0, B, ours, fx, force=False)  # the same view
+    sync.repair(5.0, B, (1, ours[1] - 1), fx, force=False)  # fewer members there: its turn
+    assert fx.sends == []
+    sync.view_changed(5.0)
+    sync.repair(5.1, B, (1, ours[1] + 1), fx, force=False)  # our view still moves
+    assert fx.sends == []
+    sync.repair(6.0, B, (1, ours[1] + 1), fx, force=False)
+    assert len(parts_of(fx)) == 1
+    sync.repair(7.0, B, (1, ours[1] + 1), fx, force=False)  # backoff
+    assert len(parts_of(fx)) == 1
+    sync.repair(7.0, B, (1, ours[1] + 1), fx, force=True)  # a contact always exchanges
+    assert len(parts_of(fx)) == 2
+
+
+def test_a_newcomer_gets_pushed_to_only_by_a_node_that_has_settled() -> None:
+    parts = make_parts(B, sync_pushers=100)  # push always
+    sync = state_sync(parts)
+    fx = Effects()
+    sync.welcome(0.5, C, fx)
+    assert fx.sends == []
+    sync.welcome(2 * parts.config.probe_interval, C, fx)
+    assert [to for to, _ in sent(fx)] == [C]
+    parts.local.change(3.0, state=MemberState.LEFT)
+    sync.welcome(3.0, A, fx)
+    assert len(fx.sends) == 1
+
+
+def test_the_push_pull_tick_always_sets_the_next_one() -> None:
+    parts = make_parts(B)
+    sync = state_sync(parts)
+    fx = Effects()
+    sync.periodic(1.0, fx)
+    [timer] = fx.timers
+    interval = parts.config.push_pull_interval
+    assert timer.timer == PushPullTick()
+    assert 1.0 + interval * 0.5 <= timer.at <= 1.0 + interval * 1.5
