@@ -8,14 +8,18 @@ from dataclasses import dataclass, field
 
 from kaboodle.protocol import codec
 from kaboodle.protocol.addr import Addr
+from kaboodle.protocol.announcer import Announcer
 from kaboodle.protocol.awareness import Awareness
 from kaboodle.protocol.config import Config
+from kaboodle.protocol.detector import FailureDetector
 from kaboodle.protocol.effects import Effects, Multicast, Send
 from kaboodle.protocol.local import LocalMember
 from kaboodle.protocol.members import MemberTable
+from kaboodle.protocol.merge import LastCall, Merger
 from kaboodle.protocol.messages import MemberState, Message, Update
 from kaboodle.protocol.outbox import Outbox
 from kaboodle.protocol.probe_order import ProbeOrder
+from kaboodle.protocol.sync import StateSync
 
 A = Addr.parse("[fd00::1]:7000")
 B = Addr.parse("[fd00::2]:7000")
@@ -47,6 +51,53 @@ class Parts:
         )
         self.order = ProbeOrder(self.rng)
         self.outbox = Outbox(self.config, self.local, self.members, self.order)
+
+    def detector(self) -> FailureDetector:
+        return FailureDetector(
+            config=self.config,
+            local=self.local,
+            members=self.members,
+            order=self.order,
+            awareness=self.awareness,
+            outbox=self.outbox,
+            stats=self.stats,
+            rng=self.rng,
+        )
+
+    def merger(self, last_call: LastCall) -> Merger:
+        return Merger(
+            config=self.config,
+            local=self.local,
+            members=self.members,
+            order=self.order,
+            awareness=self.awareness,
+            outbox=self.outbox,
+            stats=self.stats,
+            last_call=last_call,
+        )
+
+    def state_sync(self) -> StateSync:
+        """A StateSync of a node that started at time 0."""
+        sync = StateSync(
+            config=self.config,
+            local=self.local,
+            members=self.members,
+            order=self.order,
+            rng=self.rng,
+            stats=self.stats,
+        )
+        sync.start(0.0)
+        return sync
+
+    def announcer(self) -> Announcer:
+        return Announcer(
+            config=self.config,
+            local=self.local,
+            members=self.members,
+            outbox=self.outbox,
+            rng=self.rng,
+            stats=self.stats,
+        )
 
     def add(self, *updates: Update) -> None:
         """Put members in the table, as the merge rules would, and in the probe order."""

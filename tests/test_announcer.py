@@ -11,17 +11,6 @@ from kaboodle.protocol.messages import Announce, Gossip, MemberState, Probe, Pro
 from kaboodle.protocol.timers import AnnounceTick
 
 
-def announcer(parts: Parts) -> Announcer:
-    return Announcer(
-        config=parts.config,
-        local=parts.local,
-        members=parts.members,
-        outbox=parts.outbox,
-        rng=parts.rng,
-        stats=parts.stats,
-    )
-
-
 def intervals(parts: Parts, group: Announcer, rounds: int) -> list[float]:
     """The gaps between announces over ``rounds`` timer rounds."""
     fx = Effects()
@@ -38,15 +27,15 @@ def intervals(parts: Parts, group: Announcer, rounds: int) -> list[float]:
 
 def test_a_node_alone_announces_with_doubling_intervals_up_to_the_maximum() -> None:
     parts = make_parts()
-    gaps = intervals(parts, announcer(parts), 7)
+    gaps = intervals(parts, parts.announcer(), 7)
     assert gaps == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
 
 
 def test_in_a_mesh_announces_are_rare_and_stretch_with_its_size() -> None:
     small = make_parts(B)
     large = make_parts(*(Addr.from_ip(f"fd00::1:{n:x}", 7000) for n in range(79)))
-    small_gap = intervals(small, announcer(small), 1)[0]
-    large_gap = intervals(large, announcer(large), 1)[0]
+    small_gap = intervals(small, small.announcer(), 1)[0]
+    large_gap = intervals(large, large.announcer(), 1)[0]
     idle = small.config.announce_idle
     assert idle * 0.5 <= small_gap <= idle * 1.5
     assert idle * 10 * 0.5 <= large_gap <= idle * 10 * 1.5
@@ -55,13 +44,13 @@ def test_in_a_mesh_announces_are_rare_and_stretch_with_its_size() -> None:
 def test_an_announce_carries_our_record_to_the_group() -> None:
     parts = make_parts()
     fx = Effects()
-    announcer(parts).announce(0.0, fx)
+    parts.announcer().announce(0.0, fx)
     assert sent(fx) == [(None, Announce(member=parts.local.record))]
 
 
 def test_stale_announce_timers_and_a_leaving_node_announce_nothing() -> None:
     parts = make_parts()
-    group = announcer(parts)
+    group = parts.announcer()
     group.announce(0.0, Effects())
     group.restart(0.1, Effects())
     fx = Effects()
@@ -74,7 +63,7 @@ def test_stale_announce_timers_and_a_leaving_node_announce_nothing() -> None:
 
 def test_an_announce_must_come_from_the_address_it_names() -> None:
     parts = make_parts()
-    group = announcer(parts)
+    group = parts.announcer()
     assert group.heard(B, Announce(member=alive(C)), Effects()) is None
     dead = update(B, MemberState.DEAD)
     assert group.heard(B, Announce(member=dead), Effects()) is None
@@ -86,7 +75,7 @@ def test_a_buried_member_that_announces_its_old_life_is_told_it_was_buried() -> 
     parts = make_parts()
     parts.add(update(B, MemberState.DEAD, incarnation=3))
     fx = Effects()
-    assert announcer(parts).heard(B, Announce(member=alive(B, incarnation=3)), fx) is None
+    assert parts.announcer().heard(B, Announce(member=alive(B, incarnation=3)), fx) is None
     [(to, told)] = sent(fx)
     assert to == B and isinstance(told, Gossip)
     assert told.updates[0] == update(B, MemberState.DEAD, incarnation=3, origin=A)
@@ -95,7 +84,7 @@ def test_a_buried_member_that_announces_its_old_life_is_told_it_was_buried() -> 
 def test_a_probe_is_answered_to_its_source_with_our_view() -> None:
     parts = make_parts()  # alone: the share of answers is 1, so we always answer
     fx = Effects()
-    announcer(parts).answer_probe(STRANGER, Probe(nonce=42), fx)
+    parts.announcer().answer_probe(STRANGER, Probe(nonce=42), fx)
     reply = ProbeReply(nonce=42, identity=b"a", fingerprint=parts.members.fingerprint(), members=1)
     assert sent(fx) == [(STRANGER, reply)]
 
@@ -104,5 +93,5 @@ def test_a_leaving_node_answers_no_probe() -> None:
     parts = make_parts()
     parts.local.change(0.0, state=MemberState.LEFT)
     fx = Effects()
-    announcer(parts).answer_probe(STRANGER, Probe(nonce=1), fx)
+    parts.announcer().answer_probe(STRANGER, Probe(nonce=1), fx)
     assert fx.sends == []

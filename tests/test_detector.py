@@ -17,19 +17,6 @@ from kaboodle.protocol.timers import (
 )
 
 
-def detector(parts: Parts) -> FailureDetector:
-    return FailureDetector(
-        config=parts.config,
-        local=parts.local,
-        members=parts.members,
-        order=parts.order,
-        awareness=parts.awareness,
-        outbox=parts.outbox,
-        stats=parts.stats,
-        rng=parts.rng,
-    )
-
-
 def ack(seq: int) -> Ack:
     return Ack(seq=seq, fingerprint=0, members=2)
 
@@ -45,7 +32,7 @@ def probe(parts: Parts, fd: FailureDetector, now: float = 0.0) -> tuple[int, Eff
 
 def test_a_tick_probes_a_peer_and_sets_its_timeout_deadline_and_the_next_tick() -> None:
     parts = make_parts(B)
-    fd = detector(parts)
+    fd = parts.detector()
     seq, fx = probe(parts, fd, now=1.0)
     assert [to for to, _ in sent(fx)] == [B]
     cfg = parts.config
@@ -58,7 +45,7 @@ def test_a_tick_probes_a_peer_and_sets_its_timeout_deadline_and_the_next_tick() 
 
 def test_a_stale_tick_or_a_leaving_node_probes_nobody() -> None:
     parts = make_parts(B)
-    fd = detector(parts)
+    fd = parts.detector()
     probe(parts, fd)
     fx = Effects()
     fd.tick(0.5, ProbeTick(token=0), fx)  # replaced by token 1
@@ -71,7 +58,7 @@ def test_a_stale_tick_or_a_leaving_node_probes_nobody() -> None:
 def test_a_bad_health_score_stretches_the_probe_period() -> None:
     parts = make_parts(B)
     parts.awareness.apply(2)
-    fd = detector(parts)
+    fd = parts.detector()
     _, fx = probe(parts, fd)
     ticks = [t.at for t in fx.timers if isinstance(t.timer, ProbeTick)]
     assert ticks == [3 * parts.config.probe_interval]
@@ -80,7 +67,7 @@ def test_a_bad_health_score_stretches_the_probe_period() -> None:
 def test_an_answered_probe_is_settled_once_with_its_round_trip() -> None:
     parts = make_parts(B)
     parts.awareness.apply(1)
-    fd = detector(parts)
+    fd = parts.detector()
     seq, _ = probe(parts, fd)
     fx = Effects()
     record = fd.acked(0.01, B, ack(seq), fx)
@@ -95,7 +82,7 @@ def test_an_answered_probe_is_settled_once_with_its_round_trip() -> None:
 
 def test_an_overdue_ack_asks_other_peers_to_ping_req_the_target() -> None:
     parts = make_parts(B, C, D, indirect_checks=2)
-    fd = detector(parts)
+    fd = parts.detector()
     seq, fx = probe(parts, fd)
     [(target, _)] = sent(fx)
     fx = Effects()
@@ -108,7 +95,7 @@ def test_an_overdue_ack_asks_other_peers_to_ping_req_the_target() -> None:
 
 def test_an_unanswered_probe_names_its_target_and_missing_nacks_count_against_us() -> None:
     parts = make_parts(B, C, D, indirect_checks=2)
-    fd = detector(parts)
+    fd = parts.detector()
     seq, fx = probe(parts, fd)
     [(target, _)] = sent(fx)
     fd.direct_timeout(seq, Effects())
@@ -119,7 +106,7 @@ def test_an_unanswered_probe_names_its_target_and_missing_nacks_count_against_us
 
 def test_a_contact_that_goes_unanswered_accuses_nobody() -> None:
     parts = make_parts()
-    fd = detector(parts)
+    fd = parts.detector()
     fx = Effects()
     fd.ping(0.0, STRANGER, fx, Purpose.CONTACT)
     [(_, ping)] = sent(fx)
@@ -130,7 +117,7 @@ def test_a_contact_that_goes_unanswered_accuses_nobody() -> None:
 
 def test_a_ping_req_for_a_peer_is_relayed_and_its_ack_forwarded() -> None:
     parts = make_parts(B, C)
-    fd = detector(parts)
+    fd = parts.detector()
     fx = Effects()
     fd.relay(0.0, B, PingReq(seq=77, target=C), fx)
     [(to, ping)] = sent(fx)
@@ -145,7 +132,7 @@ def test_a_ping_req_for_a_peer_is_relayed_and_its_ack_forwarded() -> None:
 
 def test_a_ping_req_whose_target_never_answers_is_nacked() -> None:
     parts = make_parts(B, C)
-    fd = detector(parts)
+    fd = parts.detector()
     fx = Effects()
     fd.relay(0.0, B, PingReq(seq=5, target=C), fx)
     [timer] = [t.timer for t in fx.timers]
@@ -157,7 +144,7 @@ def test_a_ping_req_whose_target_never_answers_is_nacked() -> None:
 def test_a_ping_req_for_anyone_but_a_peer_is_nacked_never_relayed() -> None:
     parts = make_parts(B)
     parts.add(update(C, MemberState.DEAD))
-    fd = detector(parts)
+    fd = parts.detector()
     for target in (STRANGER, C, A):
         fx = Effects()
         fd.relay(0.0, B, PingReq(seq=1, target=target), fx)
@@ -168,7 +155,7 @@ def test_a_ping_req_for_anyone_but_a_peer_is_nacked_never_relayed() -> None:
 def test_a_dead_member_is_pinged_now_and_then_in_case_it_is_back() -> None:
     parts = make_parts(B)
     parts.add(update(C, MemberState.DEAD), update(D, MemberState.LEFT))
-    fd = detector(parts)
+    fd = parts.detector()
     fx = Effects()
     fd.reprobe(0.0, fx)
     assert [to for to, _ in sent(fx)] == [C]
@@ -177,7 +164,7 @@ def test_a_dead_member_is_pinged_now_and_then_in_case_it_is_back() -> None:
 
 def test_strangers_are_contacted_at_most_once_per_probe_interval() -> None:
     parts = make_parts(B)
-    fd = detector(parts)
+    fd = parts.detector()
     fx = Effects()
     for now in (0.0, 0.1, parts.config.probe_interval):
         fd.contact_stranger(now, STRANGER, fx)

@@ -11,7 +11,7 @@ from kaboodle.protocol.messages import MemberState
 def test_our_record_is_in_the_table_alive_at_the_starting_incarnation() -> None:
     parts = make_parts()
     assert parts.members.get(A) == parts.local.record
-    assert (parts.local.record.state, parts.local.incarnation) == (MemberState.ALIVE, 10)
+    assert (parts.local.record.state, parts.local.record.incarnation) == (MemberState.ALIVE, 10)
 
 
 def test_a_change_replaces_our_record_in_the_table_too() -> None:
@@ -43,7 +43,7 @@ def test_an_identity_or_tags_beyond_the_limits_are_refused(
     parts = make_parts()
     with pytest.raises(ValueError, match=message):
         parts.local.rename(1.0, identity, tags)
-    assert parts.local.incarnation == 10
+    assert parts.local.record.incarnation == 10
 
 
 def test_peers_are_counted_members_other_than_ourselves() -> None:

@@ -7,7 +7,7 @@ from parts import A, B, C, D, Parts, alive, make_parts, sent, update
 from kaboodle.protocol.addr import Addr
 from kaboodle.protocol.effects import Effects
 from kaboodle.protocol.events import PeerFailed, PeerJoined, PeerSuspected, PeerUpdated
-from kaboodle.protocol.merge import LAST_CALLS, Merger
+from kaboodle.protocol.merge import LAST_CALLS
 from kaboodle.protocol.messages import Gossip, MemberState
 from kaboodle.protocol.timers import SuspicionTimeout
 
@@ -20,16 +20,7 @@ class Rig:
     def __init__(self, parts: Parts) -> None:
         self.parts = parts
         self.last_calls: list[Addr] = []
-        self.merge = Merger(
-            config=parts.config,
-            local=parts.local,
-            members=parts.members,
-            order=parts.order,
-            awareness=parts.awareness,
-            outbox=parts.outbox,
-            stats=parts.stats,
-            last_call=lambda now, addr, fx: self.last_calls.append(addr),
-        )
+        self.merge = parts.merger(lambda now, addr, fx: self.last_calls.append(addr))
 
     def suspect(self, addr: Addr, now: float = 0.0, origin: Addr = B) -> Effects:
         fx = Effects()
@@ -105,7 +96,7 @@ def test_a_suspect_that_answers_its_last_call_is_reprieved() -> None:
 def test_a_suspicion_of_ourselves_is_refuted_with_a_higher_incarnation() -> None:
     rig = Rig(make_parts(B))
     rig.merge.update(0.0, update(A, SUSPECT, incarnation=10, origin=B), Effects(), spread=True)
-    assert rig.parts.local.incarnation == 11
+    assert rig.parts.local.record.incarnation == 11
     assert rig.parts.stats["refuted"] == 1
     assert rig.parts.awareness.score == 1
     fx = Effects()
@@ -118,7 +109,7 @@ def test_an_outdated_suspicion_of_ourselves_is_flagged_for_a_direct_answer() -> 
     rig = Rig(make_parts(B))
     rig.merge.update(0.0, update(A, SUSPECT, incarnation=3, origin=B), Effects(), spread=True)
     assert rig.merge.outdated_about_us
-    assert rig.parts.local.incarnation == 10
+    assert rig.parts.local.record.incarnation == 10
 
 
 def test_news_of_a_death_we_never_suspected_is_taken_as_a_strong_suspicion() -> None:

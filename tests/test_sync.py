@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-from parts import STRANGER, A, B, C, Parts, alive, make_parts, sent
+from parts import STRANGER, A, B, C, alive, make_parts, sent
 
 from kaboodle.protocol import codec
 from kaboodle.protocol.addr import Addr
 from kaboodle.protocol.effects import Effects
 from kaboodle.protocol.messages import MemberState, Sync
-from kaboodle.protocol.sync import StateSync
 from kaboodle.protocol.timers import PushPullTick
-
-
-def state_sync(parts: Parts) -> StateSync:
-    sync = StateSync(
-        config=parts.config,
-        local=parts.local,
-        members=parts.members,
-        order=parts.order,
-        rng=parts.rng,
-        stats=parts.stats,
-    )
-    sync.start(0.0)
-    return sync
 
 
 def request(exchange: int = 1) -> Sync:
@@ -36,7 +22,7 @@ def parts_of(fx: Effects) -> list[Sync]:
 def test_a_push_sends_every_member_in_parts_that_fit_a_datagram() -> None:
     parts = make_parts(max_datagram=512)
     parts.add(*(alive(Addr.from_ip(f"fd00::1:{n:x}", 7000)) for n in range(300)))
-    sync = state_sync(parts)
+    sync = parts.state_sync()
     fx = Effects()
     sync.push(1.0, B, fx, reply=True)
     syncs = parts_of(fx)
@@ -48,7 +34,7 @@ def test_a_push_sends_every_member_in_parts_that_fit_a_datagram() -> None:
 
 def test_a_request_from_a_member_is_answered_once_per_exchange() -> None:
     parts = make_parts(B)
-    sync = state_sync(parts)
+    sync = parts.state_sync()
     fx = Effects()
     sync.answer(1.0, B, request(7), fx)
     sync.answer(1.1, B, request(7), fx)  # a duplicated part
@@ -58,7 +44,7 @@ def test_a_request_from_a_member_is_answered_once_per_exchange() -> None:
 
 def test_a_request_from_a_stranger_or_without_reply_is_not_answered() -> None:
     parts = make_parts(B)
-    sync = state_sync(parts)
+    sync = parts.state_sync()
     fx = Effects()
     sync.answer(1.0, STRANGER, request(), fx)
     sync.answer(
@@ -69,7 +55,7 @@ def test_a_request_from_a_stranger_or_without_reply_is_not_answered() -> None:
 
 def test_answers_are_rate_limited_so_forged_requests_cannot_amplify() -> None:
     parts = make_parts(B)
-    sync = state_sync(parts)
+    sync = parts.state_sync()
     fx = Effects()
     for exchange in range(50):
         sync.answer(1.0 + exchange * 0.01, B, request(exchange), fx)
@@ -79,7 +65,7 @@ def test_answers_are_rate_limited_so_forged_requests_cannot_amplify() -> None:
 
 def test_a_differing_fingerprint_starts_a_repair_only_on_our_turn_and_once_still() -> None:
     parts = make_parts(B)
-    sync = state_sync(parts)
+    sync = parts.state_sync()
     ours = (parts.members.fingerprint(), parts.members.counted)
     fx = Effects()
     sync.repair(5.0, B, ours, fx, force=False)  # the same view
@@ -98,7 +84,7 @@ def test_a_differing_fingerprint_starts_a_repair_only_on_our_turn_and_once_still
 
 def test_a_newcomer_gets_pushed_to_only_by_a_node_that_has_settled() -> None:
     parts = make_parts(B, sync_pushers=100)  # push always
-    sync = state_sync(parts)
+    sync = parts.state_sync()
     fx = Effects()
     sync.welcome(0.5, C, fx)
     assert fx.sends == []
@@ -111,7 +97,7 @@ def test_a_newcomer_gets_pushed_to_only_by_a_node_that_has_settled() -> None:
 
 def test_the_push_pull_tick_always_sets_the_next_one() -> None:
     parts = make_parts(B)
-    sync = state_sync(parts)
+    sync = parts.state_sync()
     fx = Effects()
     sync.periodic(1.0, fx)
     [timer] = fx.timers

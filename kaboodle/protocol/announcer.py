@@ -115,7 +115,7 @@ class Announcer:
         if self._rng.random() < self._config.sync_pushers / max(1, members.counted):
             reply = ProbeReply(
                 nonce=msg.nonce,
-                identity=self._local.identity,
+                identity=self._local.record.identity,
                 fingerprint=members.fingerprint(),
                 members=members.counted,
             )

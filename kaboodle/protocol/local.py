@@ -74,21 +74,6 @@ class LocalMember:
         return self._record
 
     @property
-    def incarnation(self) -> int:
-        """Our incarnation (raised to refute suspicions)."""
-        return self._record.incarnation
-
-    @property
-    def identity(self) -> bytes:
-        """Our identity."""
-        return self._record.identity
-
-    @property
-    def tags(self) -> Tags:
-        """Our tags."""
-        return self._record.tags
-
-    @property
     def leaving(self) -> bool:
         """True once we recorded that we left."""
         return self._record.state == MemberState.LEFT
@@ -105,7 +90,9 @@ class LocalMember:
             ValueError: the identity or tags exceed the configured limits.
         """
         check_identity(identity, tags, self._config)
-        return self.change(now, incarnation=self.incarnation + 1, identity=identity, tags=tags)
+        return self.change(
+            now, incarnation=self._record.incarnation + 1, identity=identity, tags=tags
+        )
 
     def is_peer(self, addr: Addr) -> bool:
         """Whether ``addr`` is a member we count, other than ourselves."""

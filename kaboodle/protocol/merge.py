@@ -297,20 +297,21 @@ class Merger:
     def _about_self(self, now: float, update: Update, fx: Effects) -> None:
         if self._local.leaving:
             return
+        me = self._local.record
         if update.state == ALIVE:
-            stale = update.incarnation < self._local.incarnation or (
-                update.incarnation == self._local.incarnation
-                and (update.identity, update.tags) == (self._local.identity, self._local.tags)
+            stale = update.incarnation < me.incarnation or (
+                update.incarnation == me.incarnation
+                and (update.identity, update.tags) == (me.identity, me.tags)
             )
             if stale:
                 return
-        elif update.incarnation < self._local.incarnation:
+        elif update.incarnation < me.incarnation:
             # The sender still holds a suspicion we already refuted; the node answers it.
             self.outdated_about_us = True
             return
         elif update.state in (SUSPECT, DEAD):
             self._awareness.apply(1)
-        self._refute(now, max(update.incarnation, self._local.incarnation))
+        self._refute(now, max(update.incarnation, me.incarnation))
 
     def _refute(self, now: float, incarnation: int) -> None:
         """Someone believes us suspect or dead at ``incarnation``: outrank it and say so."""

@@ -152,17 +152,17 @@ class Node:
     @property
     def identity(self) -> bytes:
         """This node's identity."""
-        return self._local.identity
+        return self._local.record.identity
 
     @property
     def incarnation(self) -> int:
         """This node's current incarnation (raised to refute suspicions)."""
-        return self._local.incarnation
+        return self._local.record.incarnation
 
     @property
     def tags(self) -> Tags:
         """This node's tags."""
-        return self._local.tags
+        return self._local.record.tags
 
     @property
     def leaving(self) -> bool:
