@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from kaboodle import PROFILES, Event, Kaboodle
-from kaboodle.runtime.control import ControlServer, event_json, info_json
+from kaboodle.runtime.control import event_json, info_json
 
 from .errors import CliError, ExitCode
 from .logs import LogLevel, NodeOutput, configure_logging
@@ -127,7 +127,7 @@ async def _run(kb: Kaboodle, path: Path, profile: str, out: NodeOutput) -> None:
     # Installed first: a signal that comes while the node starts still means "leave".
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    server = ControlServer(kb, path, on_leave=stop.set)
+    server = kb.control_server(path, on_leave=stop.set)
     # The socket first: a second join on this port must fail before it announces anything.
     server.claim()
     try:

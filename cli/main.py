@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-import kaboodle
+from kaboodle.version import __version__
 
 from .errors import OneLineErrorsGroup
 from .join import join
@@ -37,4 +37,4 @@ app.command()(leave)
 @app.command()
 def version() -> None:
     """Print Kaboodle's version."""
-    typer.echo(kaboodle.__version__)
+    typer.echo(__version__)

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.text import Text
 
 from kaboodle import FoundMember, Kaboodle
-from kaboodle.runtime.control import fingerprint_text, identity_json
+from kaboodle.runtime.control import PeerJson, fingerprint_text, identity_json
 
 from . import render
 from .errors import CliError, ExitCode
@@ -58,20 +58,19 @@ def probe_view(found: FoundMember) -> dict[str, Any]:
     member that answered and the only peer listed; ``members`` is its count of members, and
     ``probe`` is true. Its incarnation and latency are not in the answer, so they are null."""
     text, b64 = identity_json(found.identity)
+    peer: PeerJson = {
+        "addr": str(found.addr),
+        "identity": text,
+        "identity_b64": b64,
+        "state": "alive",
+        "incarnation": None,
+        "latency_ms": None,
+        "tags": {},
+    }
     return {
         "self": str(found.addr),
         "fingerprint": fingerprint_text(found.fingerprint),
-        "peers": [
-            {
-                "addr": str(found.addr),
-                "identity": text,
-                "identity_b64": b64,
-                "state": "alive",
-                "incarnation": None,
-                "latency_ms": None,
-                "tags": {},
-            }
-        ],
+        "peers": [peer],
         "members": found.members,
         "probe": True,
     }

@@ -23,12 +23,12 @@ from kaboodle.protocol.events import (
     PeerUpdated,
 )
 from kaboodle.protocol.messages import MemberState
-from kaboodle.runtime.api import Kaboodle, PeerInfo
+from kaboodle.runtime.api import Kaboodle
 from kaboodle.runtime.blocking import BlockingKaboodle
 from kaboodle.runtime.errors import KaboodleError
 from kaboodle.runtime.interfaces import Interface
-
-__version__ = "0.1.0"
+from kaboodle.runtime.peer_info import PeerInfo
+from kaboodle.version import __version__
 
 __all__ = [
     "PROFILES",
@@ -48,4 +48,5 @@ __all__ = [
     "PeerLeft",
     "PeerSuspected",
     "PeerUpdated",
+    "__version__",
 ]

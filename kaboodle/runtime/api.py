@@ -8,8 +8,8 @@ import random
 import socket
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -17,33 +17,21 @@ from kaboodle.protocol.addr import Addr
 from kaboodle.protocol.config import Config
 from kaboodle.protocol.discovery import FoundMember, probe_datagram, read_probe_reply
 from kaboodle.protocol.events import Event, PeerJoined, RoundTrip
-from kaboodle.protocol.messages import MemberState, Tags
+from kaboodle.protocol.messages import Tags
 from kaboodle.protocol.node import Node
 
+from .control.server import ControlServer
 from .interfaces import Interface, choose_interface
+from .peer_info import PeerInfo
 from .runner import NodeRunner
 from .seeds import Seed, parse_seed, resolve_seeds
 from .subscriptions import DEFAULT_QUEUE, Subscription, Subscriptions
 from .transport import addr_of, group_sockaddr, open_prober, open_sockets
 
-__all__ = ["Kaboodle", "PeerInfo"]
+__all__ = ["Kaboodle"]
 
 _LATENCY_WEIGHT = 0.2  # weight of a new round-trip sample in the moving average
 _SEED_REFRESH = 30.0  # seconds between resolving seeds again (DNS names may change)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PeerInfo:
-    """What this node knows about one member."""
-
-    state: MemberState
-    identity: bytes
-    incarnation: int
-    tags: Mapping[str, str]
-    latency: float | None
-    """Moving average of direct probe round trips, in seconds; None before the first."""
-    last_heard: float | None
-    """Wall-clock time (``time.time()``) of the last datagram from it; None if never."""
 
 
 class Kaboodle:
@@ -262,6 +250,29 @@ class Kaboodle:
             self._identity = value
             return
         self._runner.perform(self._runner.node.set_identity(self._runner.now, value))
+
+    def control_server(self, path: Path, *, on_leave: Callable[[], None]) -> ControlServer:
+        """The control socket server for this node at ``path`` (what ``kaboodle join`` serves).
+
+        Nothing is opened yet: the caller owns the server and drives it. ``claim()`` takes the
+        path (before ``start()`` of this node, so a second node on the same socket fails before
+        it announces anything), ``start()`` begins answering once this node runs, ``leaving()``
+        says it is about to leave, and ``close()`` (after this node has stopped) answers pending
+        ``leave`` requests and removes the socket.
+
+        Args:
+            path: the Unix socket path to serve.
+            on_leave: called when a client asks the node to leave; the caller then stops this
+                node and closes the server, and only then does that client get its answer.
+
+        Returns:
+            A :class:`~kaboodle.runtime.control.ControlServer` reporting on this node. This
+            call raises nothing; the server's ``claim()`` raises ``NodeAlreadyRunningError``
+            when a live node already serves ``path``, ``ControlPermissionError`` when the
+            directory or the socket cannot be used, and :class:`KaboodleError` when ``path`` is
+            too long for a Unix socket or exists and is not one.
+        """
+        return ControlServer(self, path, on_leave=on_leave)
 
     @classmethod
     async def discover_mesh_member(

@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 from kaboodle.protocol.addr import Addr
 from kaboodle.protocol.discovery import FoundMember
 
-from .api import Kaboodle, PeerInfo
+from .api import Kaboodle
+from .peer_info import PeerInfo
 
 __all__ = ["BlockingKaboodle"]
 

@@ -1,13 +1,4 @@
-"""The control socket: how ``kaboodle peers`` and friends talk to the node ``kaboodle join`` runs.
-
-Serf's shape (``serf agent`` serves an RPC address, ``serf members`` asks it), on a Unix stream
-socket of mode 0600, one per discovery port, so several nodes on one host coexist. The
-protocol is JSON lines: a client writes one request object per line, the node answers each
-with one object per line. docs/cli.md documents it; :data:`PROTOCOL` is its version.
-
-Three parts, in this order: the JSON views of a node (:func:`view_json`, :func:`event_json`),
-the server (:class:`ControlServer`) and the client (:func:`request`, :func:`stream`). Where
-the sockets live is the command line's convention (cli/paths.py); here a socket is a path.
+"""The control socket's server: :class:`ControlServer` answers for one node on a Unix socket.
 
 Only one node serves a socket path: the server holds an ``flock`` on ``<socket>.lock`` for as
 long as it runs. The kernel drops that lock when a process dies, however it dies, so a socket
@@ -18,220 +9,32 @@ held is never stolen.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import errno
 import fcntl
 import json
 import logging
 import os
-import pwd
 import socket
 import stat
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
-from kaboodle import __version__
-from kaboodle.protocol.addr import Addr
-from kaboodle.protocol.events import (
-    Event,
-    FingerprintChanged,
-    PeerFailed,
-    PeerJoined,
-    PeerLeft,
-    PeerSuspected,
-    PeerUpdated,
-    RoundTrip,
-)
+from kaboodle.protocol.events import Event
+from kaboodle.runtime.errors import KaboodleError
 
-from .api import Kaboodle, PeerInfo
-from .errors import KaboodleError
+from .errors import ControlPermissionError, NodeAlreadyRunningError, owner_text
+from .views import ObservedNode, event_json, fingerprint_text, info_json, json_line, view_json
 
-__all__ = [
-    "PROTOCOL",
-    "ControlError",
-    "ControlPermissionError",
-    "ControlServer",
-    "NodeAlreadyRunningError",
-    "NodeNotRunningError",
-    "PeerJson",
-    "ViewJson",
-    "event_json",
-    "fingerprint_text",
-    "identity_json",
-    "info_json",
-    "owner_text",
-    "request",
-    "stream",
-    "view_json",
-]
-
-PROTOCOL = 1
-"""The version of the control protocol, reported by ``info``; raised only for incompatible
-changes (new commands and new keys are compatible)."""
+__all__ = ["ControlServer"]
 
 _REQUEST_LIMIT = 64 * 1024  # a request is a few dozen bytes; anything near this is not one
-_REPLY_LIMIT = 256 * 1024 * 1024  # a view of 10,000 members is a few MB; leave room
 _SUN_PATH_MAX = 107  # sockaddr_un.sun_path is 108 bytes on Linux, NUL included
 _WATCH_QUIET = 0.05  # seconds without events before a watcher gets the coalesced view
 _CLOSE_GRACE = 1.0  # seconds that answers in flight get to go out when the server closes
 
 log = logging.getLogger("kaboodle.control")
-
-
-class NodeNotRunningError(KaboodleError):
-    """No node serves the control socket: it is missing, or stale (its node died).
-
-    Attributes:
-        port: the discovery port asked about, or None when a socket path was given.
-        path: the socket path tried, or None when none exists for the port.
-    """
-
-    def __init__(self, port: int | None, path: Path | None) -> None:
-        self.port = port
-        self.path = path
-        if port is None:
-            super().__init__(f"no kaboodle node is serving the control socket {path}")
-        else:
-            super().__init__(
-                f"no kaboodle node is running on port {port} "
-                f"(start one with 'kaboodle join --port {port}')"
-            )
-
-
-class NodeAlreadyRunningError(KaboodleError):
-    """A live node already serves this control socket; it is never taken over."""
-
-
-class ControlPermissionError(KaboodleError):
-    """The operating system refused access to the control socket or its directory."""
-
-
-class ControlError(KaboodleError):
-    """The node answered with an error, broke the protocol, or did not answer in time."""
-
-
-def owner_text(path: Path) -> str:
-    """``belongs to alice, mode 600``: who may use ``path``, for permission errors."""
-    try:
-        info = path.stat()
-    except OSError:
-        return "cannot be read"
-    try:
-        owner = pwd.getpwuid(info.st_uid).pw_name
-    except KeyError:
-        owner = f"uid {info.st_uid}"
-    return f"belongs to {owner}, mode {stat.S_IMODE(info.st_mode):o}"
-
-
-# ------------------------------------------------------------------------------ JSON views
-
-
-class PeerJson(TypedDict):
-    """One member in a view: the documented shape of ``peers[]`` (docs/cli.md)."""
-
-    addr: str
-    identity: str | None
-    identity_b64: str
-    state: str
-    incarnation: int | None
-    latency_ms: float | None
-    tags: dict[str, str]
-
-
-class ViewJson(TypedDict):
-    """A node's view: the documented shape of ``kaboodle peers --json`` (docs/cli.md)."""
-
-    self: str
-    fingerprint: str
-    peers: list[PeerJson]
-
-
-def fingerprint_text(fingerprint: int) -> str:
-    """``0x`` and 8 lowercase hex digits, always: the fingerprint as the CLI and JSON show it."""
-    return f"0x{fingerprint & 0xFFFFFFFF:08x}"
-
-
-def identity_json(identity: bytes) -> tuple[str | None, str]:
-    """(UTF-8 text or None when the bytes are not UTF-8, base64) of an identity."""
-    try:
-        text: str | None = identity.decode("utf-8")
-    except UnicodeDecodeError:
-        text = None
-    return text, base64.b64encode(identity).decode("ascii")
-
-
-def peer_json(addr: Addr, info: PeerInfo) -> PeerJson:
-    """One member as JSON."""
-    text, b64 = identity_json(info.identity)
-    return {
-        "addr": str(addr),
-        "identity": text,
-        "identity_b64": b64,
-        "state": info.state.name.lower(),
-        "incarnation": info.incarnation,
-        "latency_ms": None if info.latency is None else round(info.latency * 1000, 3),
-        "tags": dict(info.tags),
-    }
-
-
-def view_json(kb: Kaboodle) -> ViewJson:
-    """Everything ``kb`` knows, self included, dead and left members while remembered; in the
-    fingerprint's order (IPv4 before IPv6, then address bytes, then port)."""
-    states = kb.peer_states()
-    return {
-        "self": str(kb.self_addr),
-        "fingerprint": fingerprint_text(kb.fingerprint()),
-        "peers": [peer_json(a, states[a]) for a in sorted(states, key=lambda a: a.sort_key)],
-    }
-
-
-def event_json(event: Event) -> dict[str, Any] | None:
-    """The event as the JSON object ``join --json-logs`` and ``watch`` print; None for internal
-    events (latency samples)."""
-    if isinstance(event, RoundTrip):
-        return None
-    if isinstance(event, FingerprintChanged):
-        return {
-            "event": "fingerprint",
-            "fingerprint": fingerprint_text(event.fingerprint),
-            "members": event.members,
-        }
-    kind = {
-        PeerJoined: "joined",
-        PeerUpdated: "updated",
-        PeerSuspected: "suspected",
-        PeerFailed: "failed",
-        PeerLeft: "left",
-    }[type(event)]
-    out: dict[str, Any] = {"event": kind, "addr": str(event.addr)}
-    out["identity"], out["identity_b64"] = identity_json(event.identity)
-    out["incarnation"] = event.incarnation
-    if isinstance(event, PeerUpdated):
-        out["state"] = event.state.name.lower()
-    if isinstance(event, PeerJoined | PeerUpdated):
-        out["tags"] = dict(event.tags)
-    return out
-
-
-def info_json(kb: Kaboodle) -> dict[str, Any]:
-    """What the node is: the ``info`` answer, and what ``kaboodle join`` prints first."""
-    text, b64 = identity_json(kb.identity)
-    iface = kb.interface
-    return {
-        "protocol": PROTOCOL,
-        "version": __version__,
-        "pid": os.getpid(),
-        "port": kb.port,
-        "self": str(kb.self_addr),
-        "identity": text,
-        "identity_b64": b64,
-        "interface": {"name": iface.name, "ip": iface.ip, "index": iface.index},
-    }
-
-
-# ---------------------------------------------------------------------------------- server
 
 
 class ControlServer:
@@ -240,6 +43,7 @@ class ControlServer:
     ``claim()`` takes the socket path (lock, stale check, bind, listen) before the node starts,
     so a second ``join`` on the same port fails before it announces anything; ``start()``
     begins answering; ``close()`` answers pending ``leave`` requests, then removes the socket.
+    A :class:`~kaboodle.Kaboodle` makes its own with ``control_server(path, on_leave=...)``.
 
     Args:
         kb: the node to report on.
@@ -248,7 +52,7 @@ class ControlServer:
             and calls ``close()``, and only then does that client get its answer.
     """
 
-    def __init__(self, kb: Kaboodle, path: Path, on_leave: Callable[[], None]) -> None:
+    def __init__(self, kb: ObservedNode, path: Path, on_leave: Callable[[], None]) -> None:
         self._kb = kb
         self.path = path
         self._on_leave = on_leave
@@ -525,7 +329,7 @@ def _error(message: str) -> dict[str, Any]:
 
 
 async def _send(writer: asyncio.StreamWriter, obj: Mapping[str, Any]) -> None:
-    writer.write(json.dumps(obj, separators=(",", ":")).encode() + b"\n")
+    writer.write(json_line(obj))
     await writer.drain()
 
 
@@ -536,100 +340,3 @@ def _socket_error(path: Path, exc: OSError) -> KaboodleError:
             f"{owner_text(path.parent)}); run as its owner or set KABOODLE_RUNTIME_DIR"
         )
     return KaboodleError(f"cannot serve the control socket {path}: {exc.strerror or exc}")
-
-
-# ---------------------------------------------------------------------------------- client
-
-
-async def _connect(
-    path: Path, port: int | None
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    try:
-        return await asyncio.open_unix_connection(os.fspath(path), limit=_REPLY_LIMIT)
-    except (FileNotFoundError, ConnectionRefusedError):
-        # Refused: the file is there but nobody listens, a node that died (stale).
-        raise NodeNotRunningError(port, path) from None
-    except PermissionError:
-        raise ControlPermissionError(
-            f"permission denied on the control socket {path} ({owner_text(path)}); "
-            "run this command as the user who started the node"
-        ) from None
-    except OSError as exc:
-        raise ControlError(f"cannot reach the control socket {path}: {exc.strerror}") from None
-
-
-async def _read_object(reader: asyncio.StreamReader, path: Path, at_eof: str) -> dict[str, Any]:
-    """The next line from the node, as an object; ``at_eof`` says what an early end means."""
-    try:
-        line = await reader.readline()
-    except (ValueError, asyncio.LimitOverrunError):
-        raise ControlError(f"a line from the node on {path} exceeds {_REPLY_LIMIT} bytes") from None
-    except ConnectionError:
-        line = b""
-    if not line:
-        raise ControlError(f"the node on {path} {at_eof}")
-    try:
-        obj = json.loads(line)
-    except ValueError:
-        obj = None
-    if not isinstance(obj, dict):
-        raise ControlError(f"the node on {path} sent a line that is not a JSON object")
-    return obj
-
-
-async def request(
-    path: Path, cmd: str, *, port: int | None = None, timeout: float = 5.0
-) -> dict[str, Any]:
-    """Send one request to the node on ``path`` and return its answer (without ``"ok"``).
-
-    Args:
-        path: the control socket (from :func:`locate`, or given by the user).
-        cmd: ``info``, ``peers``, ``fingerprint`` or ``leave``.
-        port: the discovery port, for error messages.
-        timeout: seconds to wait for the whole exchange (``leave`` waits for the node to go).
-
-    Raises:
-        NodeNotRunningError: nobody serves the socket (missing or stale).
-        ControlPermissionError: the socket may not be opened by this user.
-        ControlError: the node refused the request, or did not answer in time.
-    """
-    try:
-        async with asyncio.timeout(timeout):
-            reader, writer = await _connect(path, port)
-            try:
-                await _send(writer, {"cmd": cmd})
-                reply = await _read_object(reader, path, "closed the connection unanswered")
-            finally:
-                writer.close()
-    except TimeoutError:
-        raise ControlError(f"the node on {path} did not answer within {timeout:g} s") from None
-    except ConnectionError as exc:
-        raise ControlError(f"lost the connection to the node on {path}: {exc}") from None
-    if not reply.pop("ok", False):
-        raise ControlError(f"the node on {path} refused {cmd!r}: {reply.get('error')}")
-    return reply
-
-
-async def stream(
-    path: Path, *, port: int | None = None, interval: float = 1.0
-) -> AsyncIterator[dict[str, Any]]:
-    """Watch the node on ``path``: yields ``{"type": "view", ...}`` and ``{"type": "event",
-    ...}`` objects until the node stops; the last is ``{"type": "stopped"}``.
-
-    Raises:
-        NodeNotRunningError, ControlPermissionError: as :func:`request`.
-        ControlError: the node refused, or the connection broke before the node said it stopped.
-    """
-    reader, writer = await _connect(path, port)
-    try:
-        await _send(writer, {"cmd": "watch", "interval": interval})
-        first = await _read_object(reader, path, "closed the connection unanswered")
-        if not first.get("ok"):
-            raise ControlError(f"the node on {path} refused to be watched: {first.get('error')}")
-        while True:
-            item = await _read_object(reader, path, "went away without leaving (killed?)")
-            yield item
-            if item.get("type") == "stopped":
-                return
-    finally:
-        writer.close()

@@ -1,0 +1,202 @@
+"""The JSON views of a node: the one schema of the objects the control socket, ``kaboodle join
+--json-logs`` and ``kaboodle watch --json`` carry (docs/cli.md documents it).
+
+A view reads a node through :class:`ObservedNode`, what it and the server need of one, so this
+module knows no concrete node class. :data:`PROTOCOL` is the control protocol's version.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Mapping
+from typing import Any, Protocol, TypedDict
+
+from kaboodle.protocol.addr import Addr
+from kaboodle.protocol.events import (
+    Event,
+    FingerprintChanged,
+    PeerFailed,
+    PeerJoined,
+    PeerLeft,
+    PeerSuspected,
+    PeerUpdated,
+    RoundTrip,
+)
+from kaboodle.runtime.interfaces import Interface
+from kaboodle.runtime.peer_info import PeerInfo
+from kaboodle.runtime.subscriptions import Subscription
+from kaboodle.version import __version__
+
+__all__ = [
+    "PROTOCOL",
+    "ObservedNode",
+    "PeerJson",
+    "ViewJson",
+    "event_json",
+    "fingerprint_text",
+    "identity_json",
+    "info_json",
+    "json_line",
+    "peer_json",
+    "view_json",
+]
+
+PROTOCOL = 1
+"""The version of the control protocol, reported by ``info``; raised only for incompatible
+changes (new commands and new keys are compatible)."""
+
+
+class ObservedNode(Protocol):
+    """What the views and the control server read from a node (a running
+    :class:`~kaboodle.Kaboodle` is one)."""
+
+    @property
+    def running(self) -> bool:
+        """True while the node runs."""
+        ...
+
+    @property
+    def self_addr(self) -> Addr:
+        """The node's member address."""
+        ...
+
+    @property
+    def port(self) -> int:
+        """The discovery port."""
+        ...
+
+    @property
+    def identity(self) -> bytes:
+        """The node's identity."""
+        ...
+
+    @property
+    def interface(self) -> Interface:
+        """The network interface the node uses."""
+        ...
+
+    def fingerprint(self) -> int:
+        """The fingerprint of the node's view."""
+        ...
+
+    def peers(self) -> Mapping[Addr, bytes]:
+        """The members the node counts, self included, to their identity."""
+        ...
+
+    def peer_states(self) -> Mapping[Addr, PeerInfo]:
+        """Every member the node knows, dead and left ones included while remembered."""
+        ...
+
+    def events(self) -> Subscription:
+        """A new subscription to the node's events."""
+        ...
+
+
+class PeerJson(TypedDict):
+    """One member in a view: the documented shape of ``peers[]`` (docs/cli.md)."""
+
+    addr: str
+    identity: str | None
+    identity_b64: str
+    state: str
+    incarnation: int | None
+    latency_ms: float | None
+    tags: dict[str, str]
+
+
+class ViewJson(TypedDict):
+    """A node's view: the documented shape of ``kaboodle peers --json`` (docs/cli.md)."""
+
+    self: str
+    fingerprint: str
+    peers: list[PeerJson]
+
+
+def fingerprint_text(fingerprint: int) -> str:
+    """``0x`` and 8 lowercase hex digits, always: the fingerprint as the CLI and JSON show it."""
+    return f"0x{fingerprint & 0xFFFFFFFF:08x}"
+
+
+def identity_json(identity: bytes) -> tuple[str | None, str]:
+    """(UTF-8 text or None when the bytes are not UTF-8, base64) of an identity."""
+    try:
+        text: str | None = identity.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    return text, base64.b64encode(identity).decode("ascii")
+
+
+def peer_json(addr: Addr, info: PeerInfo) -> PeerJson:
+    """One member as JSON."""
+    text, b64 = identity_json(info.identity)
+    return {
+        "addr": str(addr),
+        "identity": text,
+        "identity_b64": b64,
+        "state": info.state.name.lower(),
+        "incarnation": info.incarnation,
+        "latency_ms": None if info.latency is None else round(info.latency * 1000, 3),
+        "tags": dict(info.tags),
+    }
+
+
+def view_json(kb: ObservedNode) -> ViewJson:
+    """Everything ``kb`` knows, self included, dead and left members while remembered; in the
+    fingerprint's order (IPv4 before IPv6, then address bytes, then port)."""
+    states = kb.peer_states()
+    return {
+        "self": str(kb.self_addr),
+        "fingerprint": fingerprint_text(kb.fingerprint()),
+        "peers": [peer_json(a, states[a]) for a in sorted(states, key=lambda a: a.sort_key)],
+    }
+
+
+def event_json(event: Event) -> dict[str, Any] | None:
+    """The event as the JSON object ``join --json-logs`` and ``watch`` print; None for internal
+    events (latency samples)."""
+    if isinstance(event, RoundTrip):
+        return None
+    if isinstance(event, FingerprintChanged):
+        return {
+            "event": "fingerprint",
+            "fingerprint": fingerprint_text(event.fingerprint),
+            "members": event.members,
+        }
+    kind = {
+        PeerJoined: "joined",
+        PeerUpdated: "updated",
+        PeerSuspected: "suspected",
+        PeerFailed: "failed",
+        PeerLeft: "left",
+    }[type(event)]
+    out: dict[str, Any] = {"event": kind, "addr": str(event.addr)}
+    out["identity"], out["identity_b64"] = identity_json(event.identity)
+    out["incarnation"] = event.incarnation
+    if isinstance(event, PeerUpdated):
+        out["state"] = event.state.name.lower()
+    if isinstance(event, PeerJoined | PeerUpdated):
+        out["tags"] = dict(event.tags)
+    return out
+
+
+def info_json(kb: ObservedNode) -> dict[str, Any]:
+    """What the node is: the ``info`` answer, and what ``kaboodle join`` prints first."""
+    text, b64 = identity_json(kb.identity)
+    iface = kb.interface
+    return {
+        "protocol": PROTOCOL,
+        "version": __version__,
+        "pid": os.getpid(),
+        "port": kb.port,
+        "self": str(kb.self_addr),
+        "identity": text,
+        "identity_b64": b64,
+        "interface": {"name": iface.name, "ip": iface.ip, "index": iface.index},
+    }
+
+
+def json_line(obj: Mapping[str, Any]) -> bytes:
+    """One object as the control protocol writes it, either way: compact JSON and a newline."""
+    return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
