@@ -20,6 +20,7 @@ from kaboodle.protocol.messages import MemberState, Message, Update
 from kaboodle.protocol.outbox import Outbox
 from kaboodle.protocol.probe_order import ProbeOrder
 from kaboodle.protocol.sync import StateSync
+from kaboodle.protocol.view_watch import ViewWatch
 
 A = Addr.parse("[fd00::1]:7000")
 B = Addr.parse("[fd00::2]:7000")
@@ -51,6 +52,7 @@ class Parts:
         )
         self.order = ProbeOrder(self.rng)
         self.outbox = Outbox(self.config, self.local, self.members, self.order)
+        self.view = ViewWatch(self.config, self.members)
 
     def detector(self) -> FailureDetector:
         return FailureDetector(
@@ -83,6 +85,7 @@ class Parts:
             local=self.local,
             members=self.members,
             order=self.order,
+            view=self.view,
             rng=self.rng,
             stats=self.stats,
         )

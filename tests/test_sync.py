@@ -71,7 +71,7 @@ def test_a_differing_fingerprint_starts_a_repair_only_on_our_turn_and_once_still
     sync.repair(5.0, B, ours, fx, force=False)  # the same view
     sync.repair(5.0, B, (1, ours[1] - 1), fx, force=False)  # fewer members there: its turn
     assert fx.sends == []
-    sync.view_changed(5.0)
+    parts.view.changed(5.0, Effects())
     sync.repair(5.1, B, (1, ours[1] + 1), fx, force=False)  # our view still moves
     assert fx.sends == []
     sync.repair(6.0, B, (1, ours[1] + 1), fx, force=False)

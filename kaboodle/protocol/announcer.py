@@ -42,6 +42,18 @@ class Announcer:
         stats: the node's counters.
     """
 
+    __slots__ = (
+        "_alone_interval",
+        "_config",
+        "_last",
+        "_local",
+        "_members",
+        "_outbox",
+        "_rng",
+        "_stats",
+        "_token",
+    )
+
     def __init__(
         self,
         *,

@@ -70,6 +70,22 @@ class FailureDetector:
             pings are not taken for its old ones), and which dead member is pinged.
     """
 
+    __slots__ = (
+        "_awareness",
+        "_config",
+        "_last_stranger_contact",
+        "_local",
+        "_members",
+        "_order",
+        "_outbox",
+        "_pings",
+        "_probe_token",
+        "_relays",
+        "_rng",
+        "_seq",
+        "_stats",
+    )
+
     def __init__(
         self,
         *,

@@ -37,6 +37,18 @@ class LocalMember:
         ValueError: the identity or tags exceed the configured limits.
     """
 
+    __slots__ = (
+        "_awareness",
+        "_config",
+        "_last_seen",
+        "_members",
+        "_record",
+        "_stats",
+        "addr",
+        "frozen_until",
+        "leaving",
+    )
+
     def __init__(
         self,
         addr: Addr,
@@ -64,6 +76,8 @@ class LocalMember:
         self._awareness = awareness
         self._record = record
         members.add(record, 0.0)
+        self.leaving = False
+        """True once our record says we left (kept at hand: it is asked on every tick)."""
         self.frozen_until = float("-inf")
         """Until this time the node accuses and buries nobody: it was frozen just before."""
         self._last_seen = float("inf")  # no gap before the first call
@@ -73,14 +87,10 @@ class LocalMember:
         """Our own record, as the mesh should hear it."""
         return self._record
 
-    @property
-    def leaving(self) -> bool:
-        """True once we recorded that we left."""
-        return self._record.state == MemberState.LEFT
-
     def change(self, now: float, **fields: Any) -> Update:
         """Change our record (state, incarnation, identity, tags) and return the new one."""
         self._record = self._members.put(self._record.changed(**fields), now)
+        self.leaving = self._record.state == MemberState.LEFT
         return self._record
 
     def rename(self, now: float, identity: bytes, tags: Tags) -> Update:
@@ -96,7 +106,8 @@ class LocalMember:
 
     def is_peer(self, addr: Addr) -> bool:
         """Whether ``addr`` is a member we count, other than ourselves."""
-        return addr != self.addr and self._members.counts(addr)
+        member = self._members.get(addr)
+        return member is not None and member.counted and addr != self.addr
 
     def frozen(self, now: float) -> bool:
         """Whether we were frozen a moment ago, so our own verdicts are not to be trusted."""

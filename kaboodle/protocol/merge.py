@@ -50,6 +50,20 @@ class Merger:
         last_call: probes a suspect once more before its suspicion may expire.
     """
 
+    __slots__ = (
+        "_awareness",
+        "_config",
+        "_last_call",
+        "_local",
+        "_members",
+        "_order",
+        "_outbox",
+        "_stats",
+        "_token",
+        "outdated_about_us",
+        "suspicions",
+    )
+
     def __init__(
         self,
         *,
@@ -92,7 +106,9 @@ class Merger:
     def update(self, now: float, update: Update, fx: Effects, *, spread: bool) -> bool:
         """Apply one update; True if it made a member count that did not count before."""
         cfg = self._config
-        if len(update.identity) > cfg.max_identity or _tags_size(update) > cfg.max_tags:
+        if len(update.identity) > cfg.max_identity or (
+            update.tags and _tags_size(update) > cfg.max_tags
+        ):
             self._stats["dropped:update-too-large"] += 1
             return False
         if update.addr == self._local.addr:
@@ -339,4 +355,4 @@ def _joined(update: Update) -> PeerJoined:
 
 
 def _tags_size(update: Update) -> int:
-    return sum(len(k) + len(v) for k, v in update.tags) if update.tags else 0
+    return sum(len(k) + len(v) for k, v in update.tags)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast, get_args
 
 from . import codec
 from .addr import Addr
@@ -128,11 +128,13 @@ class Node:
             stats=self.stats,
             rng=rng,
         )
+        self._view = ViewWatch(config, self.members)
         self._sync = StateSync(
             config=config,
             local=self._local,
             members=self.members,
             order=self._order,
+            view=self._view,
             rng=rng,
             stats=self.stats,
         )
@@ -145,7 +147,6 @@ class Node:
             stats=self.stats,
         )
         self._started = False
-        self._view = ViewWatch(config, self.members)
 
     # ----------------------------------------------------------------- views
 
@@ -208,7 +209,7 @@ class Node:
         timers.append((cfg.tombstone_ttl / 2, ReapTick()))
         timers.append((cfg.reprobe_dead_interval * rng.uniform(0.5, 1.5), ReprobeTick()))
         fx.timers += [SetTimer(at=now + delay, timer=timer) for delay, timer in timers]
-        self._view.schedule(now, fx)
+        self._view.changed(now, fx)
         return fx
 
     def handle_datagram(self, now: float, src: Addr, data: bytes) -> Effects:
@@ -228,12 +229,13 @@ class Node:
             return fx  # our own announcement, looped back
         self._local.notice(now)
         before = self.members.digest()
+        kind = type(msg)
         stranger = False
-        if isinstance(msg, Piggybacking):
+        if kind in _CARRIERS:
             # Only members send these, so one from a stranger means our view is incomplete.
             stranger = src not in self.members
-            self._merge.updates(now, msg.updates, fx)
-        handler = _HANDLERS.get(type(msg))
+            self._merge.updates(now, cast(Piggybacking, msg).updates, fx)
+        handler = _HANDLERS.get(kind)
         if handler is None:
             self.stats["dropped:unexpected"] += 1
         else:
@@ -348,9 +350,12 @@ class Node:
     # ---------------------------------------------------------------- helpers
 
     def _after(self, now: float, before: tuple[int, int], fx: Effects) -> None:
-        if self._view.changed(now, before, fx):
-            self._sync.view_changed(now)
+        if self.members.digest() != before:
+            self._view.changed(now, fx)
 
+
+# The messages that carry piggybacked gossip, as a set: a lookup is cheaper than isinstance.
+_CARRIERS: frozenset[type] = frozenset(get_args(Piggybacking))
 
 M = TypeVar("M", bound=Message)
 T = TypeVar("T", bound=Timer)

@@ -38,6 +38,8 @@ class Outbox:
         order: the probe order, which random gossip targets are drawn from.
     """
 
+    __slots__ = ("_config", "_local", "_members", "_order", "_queue")
+
     def __init__(
         self, config: Config, local: LocalMember, members: MemberTable, order: ProbeOrder
     ) -> None:
@@ -64,10 +66,11 @@ class Outbox:
         default, what ``to`` must hear first from us) in front."""
         if first is None:
             first = self.belief_about(to)
-        room = self._room(codec.base_size(msg) + sum(map(codec.update_size, msg.updates)))
-        updates = self._queue.take(room, self._retransmit_limit(), first=first)
-        if updates:
-            msg = _with_updates(msg, updates)
+        if first is not None or self._queue:  # else there is nothing to piggyback
+            room = self._room(codec.base_size(msg) + sum(map(codec.update_size, msg.updates)))
+            updates = self._queue.take(room, self._retransmit_limit(), first=first)
+            if updates:
+                msg = _with_updates(msg, updates)
         fx.sends.append(Send(to=to, data=codec.encode(msg)))
 
     def ack(self, to: Addr, seq: int, fx: Effects, first: Update | None = None) -> None:

@@ -20,6 +20,7 @@ from .members import MemberTable
 from .messages import Sync, Update
 from .probe_order import ProbeOrder
 from .timers import PushPullTick
+from .view_watch import ViewWatch
 
 __all__ = ["StateSync", "initiates_repair", "split_state"]
 
@@ -88,9 +89,24 @@ class StateSync:
         local: this node (only peers get our state; a leaving node starts no exchange).
         members: the member table whose state is exchanged.
         order: the probe order, which periodic exchange partners are drawn from.
+        view: when the view last changed (a repair waits until it has been still).
         rng: the node's randomness.
         stats: the node's counters.
     """
+
+    __slots__ = (
+        "_config",
+        "_last_repair",
+        "_local",
+        "_members",
+        "_order",
+        "_replied",
+        "_reply_times",
+        "_rng",
+        "_started_at",
+        "_stats",
+        "_view",
+    )
 
     def __init__(
         self,
@@ -99,6 +115,7 @@ class StateSync:
         local: LocalMember,
         members: MemberTable,
         order: ProbeOrder,
+        view: ViewWatch,
         rng: random.Random,
         stats: Counter[str],
     ) -> None:
@@ -108,19 +125,15 @@ class StateSync:
         self._order = order
         self._rng = rng
         self._stats = stats
-        self._view_changed_at = 0.0
+        self._view = view
         self._started_at = float("inf")
         self._last_repair = float("-inf")
         self._replied: OrderedDict[tuple[Addr, int], None] = OrderedDict()
         self._reply_times: list[float] = []
 
     def start(self, now: float) -> None:
-        """The node starts at ``now``: its view is new, and it has nothing to offer yet."""
-        self._started_at = self._view_changed_at = now
-
-    def view_changed(self, now: float) -> None:
-        """The counted view changed at ``now``; a repair waits until it has been still."""
-        self._view_changed_at = now
+        """The node starts at ``now``, with nothing to offer a newcomer yet."""
+        self._started_at = now
 
     def push(self, now: float, to: Addr, fx: Effects, *, reply: bool) -> None:
         """Send our whole state to ``to``; ``reply`` asks it to push its own back."""
@@ -176,7 +189,7 @@ class StateSync:
             if not initiates_repair(ours, theirs, self._local.addr, peer):
                 return
             # While the view still moves, gossip is doing the work; sync once it has settled.
-            if now - self._view_changed_at < self._config.probe_interval:
+            if now - self._view.changed_at < self._config.probe_interval:
                 return
             if now - self._last_repair < self._config.sync_backoff:
                 return

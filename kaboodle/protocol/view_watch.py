@@ -1,9 +1,10 @@
-"""Noticing that the counted view changed, and reporting its fingerprint without chatter.
+"""Noticing that the counted view changed: when it last did, and reporting its fingerprint
+without chatter.
 
 A node compares the O(1) digest of its counted members before and after each call. When it
-moved, a :class:`FingerprintCheck` timer is set (one at a time), and when it comes due the
-fingerprint is reported if it differs from the last one reported: the changes of a short
-window (a sync that brings a hundred members) become one event.
+moved, it tells the watch, which sets a :class:`FingerprintCheck` timer (one at a time); when
+that comes due, the fingerprint is reported if it differs from the last one reported: the
+changes of a short window (a sync that brings a hundred members) become one event.
 """
 
 from __future__ import annotations
@@ -25,21 +26,20 @@ class ViewWatch:
         members: the member table watched.
     """
 
+    __slots__ = ("_config", "_members", "_pending", "_reported", "changed_at")
+
     def __init__(self, config: Config, members: MemberTable) -> None:
         self._config = config
         self._members = members
+        self.changed_at = 0.0
+        """When the counted view last changed."""
         self._reported: int | None = None
         self._pending = False
 
-    def changed(self, now: float, before: tuple[int, int], fx: Effects) -> bool:
-        """Whether the view moved since its digest was ``before``; if so, a report is due."""
-        if self._members.digest() == before:
-            return False
-        self.schedule(now, fx)
-        return True
-
-    def schedule(self, now: float, fx: Effects) -> None:
-        """Check the fingerprint after the coalescing window (unless a check is pending)."""
+    def changed(self, now: float, fx: Effects) -> None:
+        """The view changed (or is new): check the fingerprint after the coalescing window,
+        unless a check is pending already."""
+        self.changed_at = now
         if not self._pending:
             self._pending = True
             fx.timers.append(SetTimer(at=now + self._config.event_delay, timer=FingerprintCheck()))
