@@ -7,6 +7,7 @@ FILE`` says, scenario by scenario, whether the current code gives the very same 
 
     .venv/bin/python bench/sim_snapshot.py --save before.json      # on the old code
     .venv/bin/python bench/sim_snapshot.py --compare before.json   # on the new code
+    .venv/bin/python bench/sim_snapshot.py --only "100 partition" --seeds 12
 """
 
 from __future__ import annotations
@@ -71,8 +72,10 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="scenarios run at once")
     parser.add_argument("--save", type=Path, help="write the results to this JSON file")
     parser.add_argument("--compare", type=Path, help="compare with results saved earlier")
+    parser.add_argument("--only", action="append", choices=SCENARIOS, help="these scenarios")
     args = parser.parse_args()
-    runs = [(name, seed) for name in SCENARIOS for seed in range(1, args.seeds + 1)]
+    names = args.only or list(SCENARIOS)
+    runs = [(name, seed) for name in names for seed in range(1, args.seeds + 1)]
     with ThreadPoolExecutor(args.jobs) as pool:
         results = list(pool.map(lambda r: run(SCENARIOS[r[0]], r[1]), runs))
     saved = json.loads(args.compare.read_text()) if args.compare else {}
@@ -95,6 +98,11 @@ def main() -> None:
                 same += not diff
                 verdict = "identical" if not diff else "differs: " + ", ".join(diff)
         print(row(name, seed, result, verdict))
+    heals = [r["heal_s"] for r in results if r.get("heal_s") is not None]
+    print(
+        f"false failures in all: {sum(r['false_failures'] for r in results)}; "
+        f"mean heal_s: {fmt(sum(heals) / len(heals) if heals else None)} over {len(heals)} heals"
+    )
     if saved:
         print(f"{same} of {len(runs)} identical to {args.compare}")
     if args.save:
