@@ -80,24 +80,6 @@ class Node:
         ValueError: the identity or tags exceed the configured limits.
     """
 
-    __slots__ = (
-        "_announcer",
-        "_awareness",
-        "_detector",
-        "_local",
-        "_merge",
-        "_order",
-        "_outbox",
-        "_rng",
-        "_started",
-        "_sync",
-        "_view",
-        "addr",
-        "config",
-        "members",
-        "stats",
-    )
-
     def __init__(
         self,
         addr: Addr,
