@@ -21,7 +21,9 @@ from kaboodle.protocol.messages import Tags
 from kaboodle.protocol.node import Node
 
 from .control.server import ControlServer
+from .envelope import Envelope
 from .interfaces import Interface, choose_interface
+from .keyring import Keyring, key_id, parse_key
 from .peer_info import PeerInfo
 from .runner import NodeRunner
 from .seeds import Seed, parse_seed, resolve_seeds
@@ -32,6 +34,7 @@ __all__ = ["Kaboodle"]
 
 _LATENCY_WEIGHT = 0.2  # weight of a new round-trip sample in the moving average
 _SEED_REFRESH = 30.0  # seconds between resolving seeds again (DNS names may change)
+_MIN_DATAGRAM = 512  # the protocol's smallest datagram budget (Config.max_datagram)
 
 
 class Kaboodle:
@@ -47,9 +50,17 @@ class Kaboodle:
         config: protocol settings (default: the LAN profile).
         tags: small str -> str metadata that others see.
         unicast_port: the port of the member socket (default: an ephemeral port).
+        keys: encryption keys (16, 24 or 32 bytes, or their base64 text); the first seals
+            what this node sends, every one is tried on what it receives. Without keys,
+            datagrams are plain.
+        label: the mesh label (at most 64 UTF-8 bytes): bound into every datagram, so meshes
+            with different labels never mix, even on one port and under one key.
+        verify_incoming: with keys, refuse datagrams that are not encrypted.
+        verify_outgoing: with keys, encrypt what this node sends. Both switches turn
+            encryption on in a running plain mesh with no downtime (docs/security.md).
 
     Raises:
-        ValueError: a bad port, seed, identity or tag.
+        ValueError: a bad port, seed, identity, tag, key or label.
 
     Use ``async with Kaboodle(...) as kb:`` or ``await kb.start()`` / ``await kb.stop()``.
     """
@@ -64,6 +75,10 @@ class Kaboodle:
         config: Config | None = None,
         tags: Mapping[str, str] | None = None,
         unicast_port: int = 0,
+        keys: Iterable[bytes | str] = (),
+        label: str = "",
+        verify_incoming: bool = True,
+        verify_outgoing: bool = True,
     ) -> None:
         for name, value in (("port", port), ("unicast_port", unicast_port)):
             if not 0 <= value <= 65535 or (name == "port" and value == 0):
@@ -82,6 +97,22 @@ class Kaboodle:
         self._tasks: list[asyncio.Task[None]] = []
         if len(self._identity) > self._config.max_identity:
             raise ValueError(f"identity is longer than {self._config.max_identity} bytes")
+        self._envelope = Envelope(
+            Keyring(_key(k) for k in keys),
+            label,
+            verify_incoming=verify_incoming,
+            verify_outgoing=verify_outgoing,
+        )
+        # The protocol fills datagrams up to max_datagram; leave room for the envelope, which
+        # may start sealing later (a key installed while running).
+        room = self._config.max_datagram - self._envelope.overhead
+        if room < _MIN_DATAGRAM:
+            raise ValueError(
+                f"config.max_datagram {self._config.max_datagram} leaves {room} bytes once "
+                f"encryption or the label takes {self._envelope.overhead}; use at least "
+                f"{_MIN_DATAGRAM + self._envelope.overhead}"
+            )
+        self._node_config = self._config.with_changes(max_datagram=room)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -100,7 +131,7 @@ class Kaboodle:
         node = Node(
             sockets.self_addr,
             self._identity,
-            config=self._config,
+            config=self._node_config,
             rng=random.Random(),
             # Milliseconds of wall clock: a node restarted at the same address outranks its
             # previous life.
@@ -108,7 +139,7 @@ class Kaboodle:
             tags=self._tags,
         )
         self._iface = iface
-        self._runner = NodeRunner(node, sockets, self._on_events)
+        self._runner = NodeRunner(node, sockets, self._envelope, self._on_events)
         await self._runner.start()
         if self._seeds:
             self._tasks.append(asyncio.create_task(self._refresh_seeds(), name="kaboodle-seeds"))
@@ -251,6 +282,59 @@ class Kaboodle:
             return
         self._runner.perform(self._runner.node.set_identity(self._runner.now, value))
 
+    def install_key(self, key: bytes | str) -> None:
+        """Install an encryption key (raw bytes or base64 text): it is tried on what arrives
+        at once. The first key of a node that had none also seals what it sends (unless
+        ``verify_outgoing`` is off).
+
+        Raises:
+            ValueError: not a 16, 24 or 32-byte key.
+        """
+        self._envelope.keyring.install(_key(key))
+
+    def use_key(self, key: bytes | str) -> None:
+        """Seal what this node sends with ``key``, already installed.
+
+        Raises:
+            ValueError: the key is not installed.
+        """
+        self._envelope.keyring.use(_key(key))
+
+    def remove_key(self, key: bytes | str) -> None:
+        """Remove an installed key that is not the primary one.
+
+        Raises:
+            ValueError: it is the primary key (use another one first), or not installed.
+        """
+        self._envelope.keyring.remove(_key(key))
+
+    def keys(self) -> list[str]:
+        """The ids of the installed keys (8 hex digits of their SHA-256), the primary first."""
+        return [key_id(key) for key in self._envelope.keyring.keys]
+
+    @property
+    def label(self) -> str:
+        """The mesh label."""
+        return self._envelope.label
+
+    @property
+    def verify_incoming(self) -> bool:
+        """With keys, whether datagrams that are not encrypted are refused; settable."""
+        return self._envelope.verify_incoming
+
+    @verify_incoming.setter
+    def verify_incoming(self, value: bool) -> None:
+        self._envelope.verify_incoming = value
+
+    @property
+    def verify_outgoing(self) -> bool:
+        """With keys, whether what this node sends is encrypted; settable."""
+        return self._envelope.verify_outgoing
+
+    @verify_outgoing.setter
+    def verify_outgoing(self, value: bool) -> None:
+        self._envelope.verify_outgoing = value
+
     def control_server(self, path: Path, *, on_leave: Callable[[], None]) -> ControlServer:
         """The control socket server for this node at ``path`` (what ``kaboodle join`` serves).
 
@@ -276,18 +360,28 @@ class Kaboodle:
 
     @classmethod
     async def discover_mesh_member(
-        cls, port: int = 7475, interface: str | None = None, timeout: float = 5.0
+        cls,
+        port: int = 7475,
+        interface: str | None = None,
+        timeout: float = 5.0,
+        *,
+        keys: Iterable[bytes | str] = (),
+        label: str = "",
     ) -> FoundMember:
         """Find one member of the mesh on ``port`` without joining it (the seed's probe).
+
+        An encrypted or labelled mesh answers only a probe with its key and label.
 
         Raises:
             TimeoutError: no member answered within ``timeout`` seconds.
             KaboodleError: no interface fits, or the socket cannot be opened.
+            ValueError: a bad key or label.
         """
+        envelope = Envelope(Keyring(_key(k) for k in keys), label)
         iface = choose_interface(interface)
         sock = open_prober(iface)
         try:
-            return await _probe(sock, group_sockaddr(iface, port), port, timeout)
+            return await _probe(sock, group_sockaddr(iface, port), port, timeout, envelope)
         finally:
             sock.close()
 
@@ -321,8 +415,13 @@ class Kaboodle:
             await asyncio.sleep(_SEED_REFRESH)
 
 
+def _key(key: bytes | str) -> bytes:
+    """A raw key as given, or the key in a base64 text."""
+    return parse_key(key) if isinstance(key, str) else bytes(key)
+
+
 async def _probe(
-    sock: socket.socket, group: tuple[Any, ...], port: int, timeout: float
+    sock: socket.socket, group: tuple[Any, ...], port: int, timeout: float, envelope: Envelope
 ) -> FoundMember:
     loop = asyncio.get_running_loop()
     nonce = random.getrandbits(64)
@@ -331,8 +430,8 @@ async def _probe(
 
     class Listener(asyncio.DatagramProtocol):
         def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-            with contextlib.suppress(ValueError, OSError):
-                member = read_probe_reply(addr_of(addr), data, nonce)
+            with contextlib.suppress(ValueError, OSError):  # EnvelopeError is a ValueError
+                member = read_probe_reply(addr_of(addr), envelope.open(data), nonce)
                 if member is not None and not found.done():
                     found.set_result(member)
 
@@ -346,7 +445,7 @@ async def _probe(
             delay = 0.25
             while True:
                 try:
-                    transport.sendto(probe_datagram(nonce), group)
+                    transport.sendto(envelope.seal(probe_datagram(nonce)), group)
                 except OSError as error:
                     send_errors.append(error)
                 done, _ = await asyncio.wait({found}, timeout=delay)

@@ -23,6 +23,7 @@ from kaboodle.protocol.events import Event
 from kaboodle.protocol.node import Node
 from kaboodle.protocol.timers import Timer
 
+from .envelope import Envelope, EnvelopeError
 from .interfaces import find_address
 from .transport import RECV_BUFFER, Sockets, addr_of
 
@@ -31,6 +32,11 @@ __all__ = ["NodeRunner"]
 log = logging.getLogger("kaboodle")
 
 _WATCH_INTERVAL = 2.0  # seconds between checks that our interface is still the same one
+_REFUSALS = {
+    "auth": "sealed with a key we do not have, for another mesh label, or tampered",
+    "plaintext": "not encrypted, while this node requires encryption",
+    "label": "for another mesh label",
+}
 
 
 class _Receiver(asyncio.DatagramProtocol):
@@ -53,14 +59,20 @@ class NodeRunner:
     Args:
         node: the protocol node, not yet started.
         sockets: its sockets, already bound.
+        envelope: seals what the node sends and opens what it receives.
         on_events: called with the events of every call into the node, on the loop's thread.
     """
 
     def __init__(
-        self, node: Node, sockets: Sockets, on_events: Callable[[list[Event]], None]
+        self,
+        node: Node,
+        sockets: Sockets,
+        envelope: Envelope,
+        on_events: Callable[[list[Event]], None],
     ) -> None:
         self.node = node
         self.sockets = sockets
+        self.envelope = envelope
         self.stats: Counter[str] = Counter()
         self._on_events = on_events
         self._loop = asyncio.get_running_loop()
@@ -91,11 +103,12 @@ class NodeRunner:
         """Carry out a node's effects: send, set timers, report events."""
         if self._closed:
             return
+        seal = self.envelope.seal
         for send in fx.sends:
             if isinstance(send, Send):
-                self._sendto(send.data, self.sockets.sockaddr(send.to))
+                self._sendto(seal(send.data), self.sockets.sockaddr(send.to))
             elif isinstance(send, Multicast):
-                self._send_group(send.data)
+                self._send_group(seal(send.data))
         for timer in fx.timers:
             self._set_timer(timer.at, timer.timer)
         if fx.events:
@@ -112,9 +125,28 @@ class NodeRunner:
         except (OSError, ValueError, IndexError):
             self.stats["dropped:source"] += 1
             return
+        try:
+            data = self.envelope.open(data)
+        except EnvelopeError as error:
+            self._refused(src, error.reason)
+            return
         if src in self.node.members:
             self.last_heard[src] = time.time()
         self.perform(self.node.handle_datagram(self.now, src, data))
+
+    def _refused(self, src: Addr, reason: str) -> None:
+        key = f"dropped:{reason}"
+        if not self.stats[key]:
+            # Once per reason, never once per datagram: a neighbour with a wrong key would
+            # otherwise flood the log.
+            log.warning(
+                "refused a datagram from %s (%s: %s); counting further ones as %s",
+                src,
+                reason,
+                _REFUSALS[reason],
+                key,
+            )
+        self.stats[key] += 1
 
     async def close(self) -> None:
         """Stop delivering anything to the node and close the sockets."""
