@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +45,15 @@ def node_path(port: int, socket: Path | None, probe_hint: bool = False) -> Path:
 
 
 def ask(
-    port: int, socket: Path | None, cmd: str, *, probe_hint: bool = False, timeout: float = 5.0
+    port: int,
+    socket: Path | None,
+    cmd: str,
+    *,
+    probe_hint: bool = False,
+    timeout: float = 5.0,
+    fields: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Send ``cmd`` to the local node and return its answer.
+    """Send ``cmd`` (with ``fields``) to the local node and return its answer.
 
     Raises:
         CliError: no node runs there (exit 1), or it failed to answer (exit 1).
@@ -54,7 +61,7 @@ def ask(
     """
     path = node_path(port, socket, probe_hint)
     try:
-        return asyncio.run(request(path, cmd, port=port, timeout=timeout))
+        return asyncio.run(request(path, cmd, port=port, timeout=timeout, fields=fields))
     except NodeNotRunningError:
         raise not_running(port, socket, probe_hint) from None
     except ControlError as exc:

@@ -17,8 +17,17 @@ from kaboodle.runtime.control import event_json, info_json
 
 from .errors import CliError, ExitCode
 from .logs import LogLevel, NodeOutput, configure_logging
-from .options import DEFAULT_PORT, InterfaceOption, PortOption, SocketOption
+from .options import (
+    DEFAULT_PORT,
+    InterfaceOption,
+    KeyFileOption,
+    KeyOption,
+    LabelOption,
+    PortOption,
+    SocketOption,
+)
 from .paths import prepare_runtime_dir, socket_path
+from .secrets import keys_from, refuse_key_flag
 
 __all__ = ["join", "parse_tags", "split_seeds"]
 
@@ -99,12 +108,31 @@ def join(
         typer.Option("--json-logs", help="Write events and logs as JSON lines (docs/cli.md)."),
     ] = False,
     control: SocketOption = None,
+    key_file: KeyFileOption = None,
+    key: KeyOption = None,
+    label: LabelOption = "",
+    verify_incoming: Annotated[
+        bool,
+        typer.Option(
+            "--verify-incoming/--accept-plaintext",
+            help="With a key: refuse plain datagrams, or accept them too (turning it on).",
+        ),
+    ] = True,
+    verify_outgoing: Annotated[
+        bool,
+        typer.Option(
+            "--verify-outgoing/--send-plaintext",
+            help="With a key: encrypt what this node sends, or still send plain (turning it on).",
+        ),
+    ] = True,
 ) -> None:
     """Run a node in the foreground: print what it is, then one line per event.
 
     SIGINT and SIGTERM (or 'kaboodle leave') make it leave gracefully and exit 0.
     """
     configure_logging(log_level, json_logs)
+    refuse_key_flag(key, "kaboodle join")
+    keys = keys_from(key_file, "kaboodle join")
     tags = parse_tags(tag)
     try:
         kb = Kaboodle(
@@ -114,6 +142,10 @@ def join(
             seeds=split_seeds(seed),
             config=PROFILES[profile.value](),
             tags=tags,
+            keys=keys,
+            label=label,
+            verify_incoming=verify_incoming,
+            verify_outgoing=verify_outgoing,
         )
     except ValueError as exc:  # a bad seed, identity or tag, found before anything runs
         raise CliError(str(exc), ExitCode.USAGE, "kaboodle join") from None

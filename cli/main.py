@@ -8,6 +8,7 @@ from kaboodle.version import __version__
 
 from .errors import OneLineErrorsGroup
 from .join import join
+from .keys import keys_app
 from .leave import leave
 from .peers import fingerprint, peers
 from .probe import probe
@@ -32,6 +33,7 @@ app.command()(probe)
 app.command()(fingerprint)
 app.command()(watch)
 app.command()(leave)
+app.add_typer(keys_app)
 
 
 @app.command()

@@ -12,6 +12,9 @@ __all__ = [
     "DEFAULT_PORT",
     "InterfaceOption",
     "JsonOption",
+    "KeyFileOption",
+    "KeyOption",
+    "LabelOption",
     "PortOption",
     "ProbeOption",
     "SocketOption",
@@ -82,5 +85,30 @@ TimeoutOption = Annotated[
     float,
     typer.Option(
         "--timeout", min=0.1, max=3600.0, help="Seconds to wait for a member to answer a probe."
+    ),
+]
+
+KeyFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--key-file",
+        envvar="KABOODLE_KEY_FILE",
+        dir_okay=False,
+        help="A file holding one base64 AES key (16, 24 or 32 bytes): encrypt with it "
+        "(docs/security.md).",
+    ),
+]
+
+KeyOption = Annotated[
+    str | None,
+    typer.Option("--key", hidden=True, help="Refused: a key on the command line is public."),
+]
+
+LabelOption = Annotated[
+    str,
+    typer.Option(
+        "--label",
+        envvar="KABOODLE_LABEL",
+        help="The mesh label: meshes with different labels never mix, even on one port.",
     ),
 ]

@@ -14,6 +14,8 @@ from .options import (
     DEFAULT_PORT,
     InterfaceOption,
     JsonOption,
+    KeyFileOption,
+    LabelOption,
     PortOption,
     ProbeOption,
     SocketOption,
@@ -39,11 +41,13 @@ def peers(
     interface: InterfaceOption = None,
     timeout: TimeoutOption = 5.0,
     control: SocketOption = None,
+    key_file: KeyFileOption = None,
+    label: LabelOption = "",
 ) -> None:
     """Show the members the local node knows, self included, and its fingerprint."""
     view: dict[str, Any]
     if probe:
-        view = probe_view(discover(port, interface, timeout))
+        view = probe_view(discover(port, interface, timeout, key_file, label))
     else:
         view = ask(port, control, "peers", probe_hint=True)
     if state:
@@ -65,10 +69,12 @@ def fingerprint(
     interface: InterfaceOption = None,
     timeout: TimeoutOption = 5.0,
     control: SocketOption = None,
+    key_file: KeyFileOption = None,
+    label: LabelOption = "",
 ) -> None:
     """Print the fingerprint of the local node's view: 0x and 8 hex digits."""
     if probe:
-        view = probe_view(discover(port, interface, timeout))
+        view = probe_view(discover(port, interface, timeout, key_file, label))
         answer = {"fingerprint": view["fingerprint"], "members": view["members"]}
     else:
         answer = ask(port, control, "fingerprint", probe_hint=True)

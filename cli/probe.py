@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -20,20 +21,43 @@ from kaboodle.runtime.control import PeerJson, fingerprint_text, identity_json
 
 from . import render
 from .errors import CliError, ExitCode
-from .options import DEFAULT_PORT, InterfaceOption, JsonOption, PortOption, TimeoutOption
+from .options import (
+    DEFAULT_PORT,
+    InterfaceOption,
+    JsonOption,
+    KeyFileOption,
+    KeyOption,
+    LabelOption,
+    PortOption,
+    TimeoutOption,
+)
+from .secrets import keys_from, refuse_key_flag
 
 __all__ = ["discover", "found_json", "probe", "probe_view"]
 
 
-def discover(port: int, interface: str | None, timeout: float) -> FoundMember:
-    """Probe the mesh on ``port`` until a member answers.
+def discover(
+    port: int,
+    interface: str | None,
+    timeout: float,
+    key_file: Path | None = None,
+    label: str = "",
+) -> FoundMember:
+    """Probe the mesh on ``port`` until a member answers; an encrypted or labelled mesh
+    answers only a probe with its key (in ``key_file``) and label.
 
     Raises:
-        CliError: nobody answered within ``timeout`` seconds (exit 1).
+        CliError: nobody answered within ``timeout`` seconds (exit 1); a bad key file or
+            label (exit 2).
         KaboodleError: no interface matches, or the probe socket cannot be opened (exit 3).
     """
+    keys = keys_from(key_file, "kaboodle probe")
     try:
-        return asyncio.run(Kaboodle.discover_mesh_member(port, interface, timeout))
+        return asyncio.run(
+            Kaboodle.discover_mesh_member(port, interface, timeout, keys=keys, label=label)
+        )
+    except ValueError as exc:  # the label
+        raise CliError(str(exc), ExitCode.USAGE) from None
     except TimeoutError:
         raise CliError(
             f"no kaboodle member answered a probe on port {port} within {timeout:g} s",
@@ -82,9 +106,13 @@ def probe(
     interface: InterfaceOption = None,
     timeout: TimeoutOption = 5.0,
     as_json: JsonOption = False,
+    key_file: KeyFileOption = None,
+    key: KeyOption = None,
+    label: LabelOption = "",
 ) -> None:
     """Find one member of the mesh on --port without joining it."""
-    found = discover(port, interface, timeout)
+    refuse_key_flag(key, "kaboodle probe")
+    found = discover(port, interface, timeout, key_file, label)
     if as_json:
         typer.echo(json.dumps(found_json(found)))
         return

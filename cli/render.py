@@ -126,6 +126,20 @@ def event_line(record: Mapping[str, Any], when: float | None = None) -> Text:
     return line
 
 
+def encryption_text(keys: Mapping[str, Any]) -> str:
+    """``on (key 1a2b3c4d), label blue``: a node's encryption, from the ``keys`` answer."""
+    label = f", label {keys['label']}" if keys["label"] else ""
+    if not keys["keys"]:
+        return f"off{label}"
+    ways = []
+    if not keys["verify_outgoing"]:
+        ways.append("sending plain")
+    if not keys["verify_incoming"]:
+        ways.append("accepting plain")
+    extra = f", {', '.join(ways)}" if ways else ""
+    return f"on (key {keys['primary']}{extra}){label}"
+
+
 def banner(started: Mapping[str, Any]) -> Text:
     """What ``kaboodle join`` prints first: interface, address, port, identity, control socket."""
     iface = started["interface"]
@@ -137,6 +151,7 @@ def banner(started: Mapping[str, Any]) -> Text:
         ("port", Text(str(started["port"]))),
         ("identity", identity_text(started["identity"], started["identity_b64"])),
         ("profile", Text(str(started["profile"]))),
+        ("encryption", Text(encryption_text(started["encryption"]))),
         ("control", Text(str(started["control"]))),
     ]
     for name, value in rows:

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +140,11 @@ def test_version(runner: CliRunner) -> None:
         (["join", "--seed", "nope"], "seed 'nope' is not HOST:PORT"),
         (["join", "--seed", "fd00::1:7000"], "write an IPv6 address in brackets"),
         (["join", "--identity", "x" * 5000], "identity is longer than"),
+        (["join", "--key", "c2VjcmV0"], "--key is refused: a key in the command line can be read"),
+        (["probe", "--key", "c2VjcmV0"], "pass --key-file PATH (or set KABOODLE_KEY_FILE)"),
+        (["join", "--key-file", "/nonexistent/key"], "cannot read the key file"),
+        (["join", "--label", "x" * 65], "the mesh label is 65 bytes; at most 64"),
+        (["keys", "verify"], "say what to switch"),
         (["peers", "--state", "sleepy"], "--state"),
         (["probe", "--timeout", "0"], "--timeout"),
         (["peers", "--bogus"], "--bogus"),
@@ -249,9 +254,16 @@ def fake_discovery(monkeypatch: pytest.MonkeyPatch, found: FoundMember | None) -
     calls: list[Any] = []
 
     async def discover(
-        port: int = 7475, interface: str | None = None, timeout: float = 5.0
+        port: int = 7475,
+        interface: str | None = None,
+        timeout: float = 5.0,
+        *,
+        keys: Sequence[bytes] = (),
+        label: str = "",
     ) -> FoundMember:
         calls.append((port, interface, timeout))
+        if keys or label:
+            calls.append({"keys": list(keys), "label": label})
         if found is None:
             raise TimeoutError
         return found
@@ -336,8 +348,10 @@ def test_join_peers_fingerprint_and_leave(env: dict[str, str], nodes: list[JoinP
     nodes.append(node)
     started = node.started
     documented = {"time", "event", "protocol", "version", "pid", "port", "self", "identity",
-                  "identity_b64", "interface", "profile", "control"}  # fmt: skip
+                  "identity_b64", "interface", "encryption", "profile", "control"}  # fmt: skip
     assert set(started) == documented
+    assert started["encryption"] == {"keys": [], "primary": None, "label": "",
+                                     "verify_incoming": True, "verify_outgoing": True}  # fmt: skip
     assert started["identity"] == socket.gethostname()  # the default identity
     assert started["port"] == port and started["interface"]["name"] == "lo"
     assert started["control"] == str(Path(env["KABOODLE_RUNTIME_DIR"]) / f"{port}.sock")
@@ -667,3 +681,73 @@ def test_python_dash_m_cli_is_the_same_command(env: dict[str, str]) -> None:
     done = run("version", env=env)
     assert done.returncode == 0 and done.stdout.strip()
     assert sys.executable in KABOODLE
+
+
+# ---------------------------------------------------------------------------------- keys
+
+
+def key_file(directory: Path, name: str, key: bytes) -> Path:
+    path = directory / name
+    path.write_text(base64.b64encode(key).decode() + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def test_keys_install_use_remove_and_list_over_the_control_socket(
+    env: dict[str, str], nodes: list[JoinProcess], rundir: Path
+) -> None:
+    from kaboodle.runtime.keyring import key_id
+
+    k1, k2 = b"1" * 32, b"2" * 16
+    f1, f2 = key_file(rundir, "k1", k1), key_file(rundir, "k2", k2)
+    port = free_port()
+    node = JoinProcess(port, env, "--key-file", str(f1), "--label", "blue")
+    nodes.append(node)
+    assert node.started["encryption"]["keys"] == [key_id(k1)]
+    assert node.started["encryption"]["label"] == "blue"
+    listed = run_json("keys", "list", "--json", "-p", str(port), env=env)
+    assert listed == {"keys": [key_id(k1)], "primary": key_id(k1), "label": "blue",
+                      "verify_incoming": True, "verify_outgoing": True}  # fmt: skip
+    for args, ids in (
+        (("install", f2), [key_id(k1), key_id(k2)]),
+        (("use", f2), [key_id(k2), key_id(k1)]),
+        (("remove", f1), [key_id(k2)]),
+    ):
+        done = run("keys", args[0], "--key-file", str(args[1]), "-p", str(port), env=env)
+        assert done.returncode == 0, done.stderr
+        assert run_json("keys", "list", "--json", "-p", str(port), env=env)["keys"] == ids
+    assert base64.b64encode(k2).decode() not in done.stdout  # ids only, never the key
+    refused = run("keys", "remove", "--key-file", str(f2), "-p", str(port), env=env)
+    assert refused.returncode == 1
+    assert "is the primary key" in one_line_error(refused.stderr)
+    switched = run("keys", "verify", "--no-incoming", "-p", str(port), env=env)
+    assert switched.returncode == 0, switched.stderr
+    assert switched.stdout.strip() == "incoming plain accepted, outgoing encrypted"
+    assert run_json("keys", "list", "--json", "-p", str(port), env=env)["verify_incoming"] is False
+    text = run("keys", "list", "-p", str(port), env=env).stdout
+    assert f"keys      {key_id(k2)} (primary)" in text
+
+
+def test_nodes_with_one_key_file_mesh_and_a_node_without_it_stays_out(
+    env: dict[str, str], nodes: list[JoinProcess], rundir: Path
+) -> None:
+    secret = key_file(rundir, "mesh.key", b"m" * 32)
+    port = free_port()
+    first = JoinProcess(port, env, "--key-file", str(secret), "--identity", "a")
+    nodes.append(first)
+    second = JoinProcess(port, {**env, "KABOODLE_KEY_FILE": str(secret)}, "--identity", "b",
+                         "--socket", str(rundir / "b.sock"), "--seed", first.addr)  # fmt: skip
+    nodes.append(second)
+    wait_until(lambda: first.first("joined"), 10.0, first.describe)
+    outsider = JoinProcess(port, env, "--identity", "c", "--socket", str(rundir / "c.sock"),
+                           "--seed", first.addr)  # fmt: skip
+    nodes.append(outsider)
+
+    def refused() -> int:
+        view = run_json("peers", "--json", "-p", str(port), env=env)
+        assert {p["identity"] for p in view["peers"]} == {"a", "b"}
+        # Said once on the node's log (stderr, JSON lines), not once per datagram.
+        return sum("refused a datagram" in line for line in list(first.stderr))
+
+    wait_until(refused, 10.0, first.describe)
+    assert [e["identity"] for e in outsider.events("joined")] == []

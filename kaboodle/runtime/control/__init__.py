@@ -36,6 +36,7 @@ from .views import (
     fingerprint_text,
     identity_json,
     info_json,
+    keys_json,
     peer_json,
     view_json,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "fingerprint_text",
     "identity_json",
     "info_json",
+    "keys_json",
     "owner_text",
     "peer_json",
     "request",

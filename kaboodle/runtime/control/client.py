@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -56,15 +56,22 @@ async def _read_object(reader: asyncio.StreamReader, path: Path, at_eof: str) ->
 
 
 async def request(
-    path: Path, cmd: str, *, port: int | None = None, timeout: float = 5.0
+    path: Path,
+    cmd: str,
+    *,
+    port: int | None = None,
+    timeout: float = 5.0,
+    fields: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Send one request to the node on ``path`` and return its answer (without ``"ok"``).
 
     Args:
         path: the control socket (from :func:`locate`, or given by the user).
-        cmd: ``info``, ``peers``, ``fingerprint`` or ``leave``.
+        cmd: ``info``, ``peers``, ``fingerprint``, ``leave``, ``keys``, ``key-install``,
+            ``key-use``, ``key-remove`` or ``key-verify`` (docs/cli.md).
         port: the discovery port, for error messages.
         timeout: seconds to wait for the whole exchange (``leave`` waits for the node to go).
+        fields: the request's other fields (``key``, ``incoming``, ``outgoing``).
 
     Raises:
         NodeNotRunningError: nobody serves the socket (missing or stale).
@@ -75,7 +82,7 @@ async def request(
         async with asyncio.timeout(timeout):
             reader, writer = await _connect(path, port)
             try:
-                writer.write(json_line({"cmd": cmd}))
+                writer.write(json_line({**(fields or {}), "cmd": cmd}))
                 await writer.drain()
                 reply = await _read_object(reader, path, "closed the connection unanswered")
             finally:

@@ -25,7 +25,15 @@ from kaboodle.protocol.events import Event
 from kaboodle.runtime.errors import KaboodleError
 
 from .errors import ControlPermissionError, NodeAlreadyRunningError, owner_text
-from .views import ObservedNode, event_json, fingerprint_text, info_json, json_line, view_json
+from .views import (
+    ObservedNode,
+    event_json,
+    fingerprint_text,
+    info_json,
+    json_line,
+    keys_json,
+    view_json,
+)
 
 __all__ = ["ControlServer"]
 
@@ -261,10 +269,12 @@ class ControlServer:
             if cmd == "watch":
                 await self._watch(writer, req.get("interval", 1.0))
                 return
-            await _send(writer, self._answer(cmd))
+            await _send(writer, self._answer(cmd, req))
 
-    def _answer(self, cmd: str) -> dict[str, Any]:
+    def _answer(self, cmd: str, req: dict[str, Any]) -> dict[str, Any]:
         kb = self._kb
+        if cmd in _KEY_COMMANDS:
+            return self._keys(cmd, req)
         if cmd == "info":
             return {"ok": True, **info_json(kb)}
         if cmd == "peers":
@@ -275,7 +285,27 @@ class ControlServer:
                 "fingerprint": fingerprint_text(kb.fingerprint()),
                 "members": len(kb.peers()),
             }
-        return _error(f"unknown command {cmd!r} (known: info, peers, fingerprint, watch, leave)")
+        return _error(f"unknown command {cmd!r} (known: {', '.join(_COMMANDS)})")
+
+    def _keys(self, cmd: str, req: dict[str, Any]) -> dict[str, Any]:
+        """The keyring commands: a key travels as base64 in ``key``; answers show only ids."""
+        kb = self._kb
+        try:
+            if cmd in _KEY_ACTIONS:
+                key = req.get("key")
+                if not isinstance(key, str):
+                    return _error('"key" must be a base64 string')
+                _KEY_ACTIONS[cmd](kb, key)
+            elif cmd == "key-verify":
+                switches = {s: req.get(s) for s in ("incoming", "outgoing")}
+                if any(v is not None and not isinstance(v, bool) for v in switches.values()):
+                    return _error('"incoming" and "outgoing" must be true or false')
+                for switch, value in switches.items():
+                    if value is not None:
+                        setattr(kb, f"verify_{switch}", value)
+        except ValueError as exc:
+            return _error(str(exc))
+        return {"ok": True, **keys_json(kb)}
 
     async def _watch(self, writer: asyncio.StreamWriter, interval: object) -> None:
         if not isinstance(interval, int | float) or isinstance(interval, bool):
@@ -318,6 +348,15 @@ class ControlServer:
             subscription.close()
             if pending is not None and not pending.done():
                 pending.cancel()
+
+
+_KEY_ACTIONS: dict[str, Callable[[ObservedNode, str], None]] = {
+    "key-install": lambda kb, key: kb.install_key(key),
+    "key-use": lambda kb, key: kb.use_key(key),
+    "key-remove": lambda kb, key: kb.remove_key(key),
+}
+_KEY_COMMANDS = ("keys", *_KEY_ACTIONS, "key-verify")
+_COMMANDS = ("info", "peers", "fingerprint", "watch", "leave", *_KEY_COMMANDS)
 
 
 def _lock_path(path: Path) -> Path:

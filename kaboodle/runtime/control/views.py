@@ -39,6 +39,7 @@ __all__ = [
     "identity_json",
     "info_json",
     "json_line",
+    "keys_json",
     "peer_json",
     "view_json",
 ]
@@ -87,6 +88,32 @@ class ObservedNode(Protocol):
 
     def peer_states(self) -> Mapping[Addr, PeerInfo]:
         """Every member the node knows, dead and left ones included while remembered."""
+        ...
+
+    @property
+    def label(self) -> str:
+        """The mesh label."""
+        ...
+
+    verify_incoming: bool
+    """With keys, whether plain datagrams are refused."""
+    verify_outgoing: bool
+    """With keys, whether what the node sends is encrypted."""
+
+    def keys(self) -> list[str]:
+        """The ids of the installed keys, the primary one first."""
+        ...
+
+    def install_key(self, key: bytes | str) -> None:
+        """Install an encryption key."""
+        ...
+
+    def use_key(self, key: bytes | str) -> None:
+        """Make an installed key the primary one."""
+        ...
+
+    def remove_key(self, key: bytes | str) -> None:
+        """Remove an installed key that is not the primary one."""
         ...
 
     def events(self) -> Subscription:
@@ -181,6 +208,19 @@ def event_json(event: Event) -> dict[str, Any] | None:
     return out
 
 
+def keys_json(node: ObservedNode) -> dict[str, Any]:
+    """The node's keys as ids (never the keys), its label and its verify switches: the
+    ``keys`` answer and ``kaboodle keys list --json``."""
+    ids = node.keys()
+    return {
+        "keys": ids,
+        "primary": ids[0] if ids else None,
+        "label": node.label,
+        "verify_incoming": node.verify_incoming,
+        "verify_outgoing": node.verify_outgoing,
+    }
+
+
 def info_json(kb: ObservedNode) -> dict[str, Any]:
     """What the node is: the ``info`` answer, and what ``kaboodle join`` prints first."""
     text, b64 = identity_json(kb.identity)
@@ -194,6 +234,7 @@ def info_json(kb: ObservedNode) -> dict[str, Any]:
         "identity": text,
         "identity_b64": b64,
         "interface": {"name": iface.name, "ip": iface.ip, "index": iface.index},
+        "encryption": keys_json(kb),
     }
 
 
