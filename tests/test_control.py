@@ -399,3 +399,19 @@ def test_locate_looks_in_every_dir(rundir: Path, monkeypatch: pytest.MonkeyPatch
     assert paths.locate(7475, env) == system / "7475.sock"
     with pytest.raises(NodeNotRunningError, match="port 7476"):
         paths.locate(7476, env)
+
+
+async def test_a_world_writable_directory_without_the_sticky_bit_is_refused(
+    rundir: Path,
+) -> None:
+    shared = rundir / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    node = Served(shared / "n.sock")
+    with pytest.raises(KaboodleError, match="writable by every user and has no sticky bit"):
+        node.server.claim()
+    assert not (shared / "n.sock").exists()
+    shared.chmod(0o1777)  # like /tmp: only a file's owner may remove it
+    await node.start()
+    assert stat.S_IMODE((shared / "n.sock").stat().st_mode) == 0o600
+    await node.stop()

@@ -80,9 +80,11 @@ class ControlServer:
         Raises:
             NodeAlreadyRunningError: a live node serves this path.
             ControlPermissionError: the directory or the socket cannot be used.
-            KaboodleError: the path is too long for a Unix socket, or is not a socket.
+            KaboodleError: the path is too long for a Unix socket, or is not a socket, or its
+                directory lets every user replace it.
         """
         path = self.path
+        _check_directory(path.parent)
         staging = path.with_name(f".{path.name}.{os.getpid()}")
         for candidate in (path, staging):
             if len(os.fsencode(candidate)) > _SUN_PATH_MAX:
@@ -357,6 +359,21 @@ _KEY_ACTIONS: dict[str, Callable[[ObservedNode, str], None]] = {
 }
 _KEY_COMMANDS = ("keys", *_KEY_ACTIONS, "key-verify")
 _COMMANDS = ("info", "peers", "fingerprint", "watch", "leave", *_KEY_COMMANDS)
+
+
+def _check_directory(directory: Path) -> None:
+    """Refuse a directory that every user may write in without the sticky bit: anyone could
+    remove our socket and put their own in its place, and the next client would talk to it."""
+    try:
+        mode = directory.stat().st_mode
+    except OSError:
+        return  # binding says what is wrong with it
+    if mode & stat.S_IWOTH and not mode & stat.S_ISVTX:
+        raise KaboodleError(
+            f"the control socket's directory {directory} is writable by every user and has no "
+            "sticky bit, so anyone could replace the socket; use another --socket or "
+            f"KABOODLE_RUNTIME_DIR (or chmod +t {directory})"
+        )
 
 
 def _lock_path(path: Path) -> Path:
