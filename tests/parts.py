@@ -51,7 +51,7 @@ class Parts:
             stats=self.stats,
         )
         self.order = ProbeOrder(self.rng)
-        self.outbox = Outbox(self.config, self.local, self.members, self.order)
+        self.outbox = Outbox(self.config, self.local, self.members, self.order, self.stats)
         self.view = ViewWatch(self.config, self.members)
 
     def detector(self) -> FailureDetector:

@@ -64,18 +64,18 @@ def test_stale_announce_timers_and_a_leaving_node_announce_nothing() -> None:
 def test_an_announce_must_come_from_the_address_it_names() -> None:
     parts = make_parts()
     group = parts.announcer()
-    assert group.heard(B, Announce(member=alive(C)), Effects()) is None
+    assert group.heard(0.0, B, Announce(member=alive(C)), Effects()) is None
     dead = update(B, MemberState.DEAD)
-    assert group.heard(B, Announce(member=dead), Effects()) is None
+    assert group.heard(0.0, B, Announce(member=dead), Effects()) is None
     assert parts.stats["dropped:announce-source"] == 2
-    assert group.heard(B, Announce(member=alive(B)), Effects()) == alive(B)
+    assert group.heard(0.0, B, Announce(member=alive(B)), Effects()) == alive(B)
 
 
 def test_a_buried_member_that_announces_its_old_life_is_told_it_was_buried() -> None:
     parts = make_parts()
     parts.add(update(B, MemberState.DEAD, incarnation=3))
     fx = Effects()
-    assert parts.announcer().heard(B, Announce(member=alive(B, incarnation=3)), fx) is None
+    assert parts.announcer().heard(0.0, B, Announce(member=alive(B, incarnation=3)), fx) is None
     [(to, told)] = sent(fx)
     assert to == B and isinstance(told, Gossip)
     assert told.updates[0] == update(B, MemberState.DEAD, incarnation=3, origin=A)
@@ -95,3 +95,14 @@ def test_a_leaving_node_answers_no_probe() -> None:
     fx = Effects()
     parts.announcer().answer_probe(STRANGER, Probe(nonce=1), fx)
     assert fx.sends == []
+
+
+def test_announces_from_unknown_senders_are_rate_limited_but_members_are_not() -> None:
+    parts = make_parts(B, announce_burst=2, announce_rate=1.0)
+    group = parts.announcer()
+    newcomers = [Addr.from_ip(f"fd00::8:{n}", 7000) for n in range(4)]
+    admitted = [group.heard(0.0, a, Announce(member=alive(a)), Effects()) for a in newcomers[:3]]
+    assert [u is not None for u in admitted] == [True, True, False]
+    assert parts.stats["dropped:announce-rate"] == 1
+    assert group.heard(0.0, B, Announce(member=alive(B, 2)), Effects()) is not None  # a member
+    assert group.heard(1.0, newcomers[3], Announce(member=alive(newcomers[3])), Effects())

@@ -170,3 +170,14 @@ def test_strangers_are_contacted_at_most_once_per_probe_interval() -> None:
         fd.contact_stranger(now, STRANGER, fx)
     assert [to for to, _ in sent(fx)] == [STRANGER, STRANGER]
     assert parts.stats["stranger-contacts"] == 2
+
+
+def test_ping_reqs_beyond_the_relay_cap_are_dropped_unanswered() -> None:
+    parts = make_parts(B, C, max_relays=2)
+    fd = parts.detector()
+    fx = Effects()
+    for seq in range(3):
+        fd.relay(0.0, B, PingReq(seq=seq, target=C), fx)
+    assert len(sent(fx)) == 2  # two pings to C, nothing for the third
+    assert fd.pending == (0, 2)
+    assert parts.stats["dropped:relay-cap"] == 1

@@ -162,3 +162,22 @@ def test_a_full_table_takes_no_newcomer() -> None:
     rig.merge.update(0.0, alive(C), Effects(), spread=True)
     assert not rig.parts.members.counts(C)
     assert rig.parts.stats["dropped:table-full"] == 1
+
+
+def test_news_of_unknown_deaths_stops_at_the_tombstone_cap() -> None:
+    rig = Rig(make_parts(B, max_tombstones=2))
+    for n in range(4):
+        dead = update(Addr.from_ip(f"fd00::9:{n}", 7000), DEAD, origin=B)
+        rig.merge.update(0.0, dead, Effects(), spread=True)
+    assert len(rig.parts.members.tombstones) == 2
+    assert rig.parts.stats["dropped:tombstone-cap"] == 2
+
+
+def test_burying_a_known_member_at_the_cap_forgets_the_oldest_tombstone() -> None:
+    rig = Rig(make_parts(B, C, max_tombstones=1))
+    old = Addr.from_ip("fd00::9:1", 7000)
+    rig.merge.update(0.0, update(old, DEAD, origin=B), Effects(), spread=True)
+    rig.merge.update(1.0, update(C, MemberState.LEFT), Effects(), spread=True)
+    assert list(rig.parts.members.tombstones) == [C]
+    assert rig.parts.members.get(old) is None
+    assert rig.parts.stats["dropped:tombstone-cap"] == 1

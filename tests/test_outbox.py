@@ -133,3 +133,13 @@ def test_a_discarded_update_is_not_sent() -> None:
     fx = Effects()
     parts.outbox.gossip(1, fx)
     assert fx.sends == []
+
+
+def test_a_full_broadcast_queue_lets_the_most_sent_go_and_counts_it() -> None:
+    parts = make_parts(B, max_broadcasts=3)
+    for n in range(5):
+        parts.outbox.push(queued(n))
+    assert len(parts.outbox) == 3
+    assert parts.stats["dropped:broadcast-cap"] == 2
+    parts.outbox.push(queued(4))  # news of a queued member replaces it: nothing lost
+    assert parts.stats["dropped:broadcast-cap"] == 2

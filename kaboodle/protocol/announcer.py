@@ -49,9 +49,11 @@ class Announcer:
         "_local",
         "_members",
         "_outbox",
+        "_refilled",
         "_rng",
         "_stats",
         "_token",
+        "_tokens",
     )
 
     def __init__(
@@ -73,6 +75,8 @@ class Announcer:
         self._token = 0
         self._alone_interval = config.announce_min
         self._last = float("-inf")
+        self._tokens = float(config.announce_burst)
+        self._refilled = 0.0
 
     def announce(self, now: float, fx: Effects) -> None:
         """Multicast our announce now, and set the timer for the next one."""
@@ -104,13 +108,20 @@ class Announcer:
             return
         self.announce(now, fx)
 
-    def heard(self, src: Addr, msg: Announce, fx: Effects) -> Update | None:
-        """An announce from ``src``: the record to merge, or None when there is nothing to."""
+    def heard(self, now: float, src: Addr, msg: Announce, fx: Effects) -> Update | None:
+        """An announce from ``src``: the record to merge, or None when there is nothing to.
+
+        Announces from senders we do not know are rate-limited (``announce_rate``, in bursts
+        of ``announce_burst``): a flood of forged newcomers costs us at most that much.
+        """
         update = msg.member
         if update.addr != src or update.state != MemberState.ALIVE:
             self._stats["dropped:announce-source"] += 1
             return None
         known = self._members.get(src)
+        if known is None and not self._admit(now):
+            self._stats["dropped:announce-rate"] += 1
+            return None
         if known is not None and not known.counted and known.incarnation >= update.incarnation:
             # It does not know we buried it (a healed partition): tell it, so it can refute.
             belief = known.changed(origin=self._local.addr)
@@ -132,6 +143,18 @@ class Announcer:
                 members=members.counted,
             )
             fx.sends.append(Send(to=src, data=codec.encode(reply)))
+
+    def _admit(self, now: float) -> bool:
+        # A token bucket, refilled at announce_rate per second up to announce_burst.
+        cfg = self._config
+        self._tokens = min(
+            cfg.announce_burst, self._tokens + (now - self._refilled) * cfg.announce_rate
+        )
+        self._refilled = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
 
     def _idle_interval(self) -> float:
         share = max(1.0, self._members.counted / _MESH_ANNOUNCES)

@@ -88,6 +88,27 @@ class Config:
     max_members: int = 65536
     """Hard cap on the member table, tombstones included; news of further members is dropped."""
 
+    max_tombstones: int = 16384
+    """Most dead and left members remembered; news of the death of a member we never knew is
+    dropped beyond it, and burying a known member forgets the oldest tombstone first."""
+
+    max_relays: int = 256
+    """Most ping-reqs relayed for others at once; further ones are dropped, unanswered."""
+
+    max_broadcasts: int = 8192
+    """Most updates queued for gossip; beyond it the most-sent one leaves the queue."""
+
+    max_sync_replies: int = 10
+    """Most full-state replies sent per 5 seconds (a forged request must not make us a
+    traffic amplifier)."""
+
+    announce_rate: float = 2048.0
+    """Announces from senders we do not know, accepted per second on average..."""
+
+    announce_burst: int = 16384
+    """...and at once: a start storm of up to this many nodes is taken whole, a flood of
+    forged newcomers is cut to the rate (the rest still join through syncs)."""
+
     max_identity: int = 256
     """Longest identity accepted, in bytes."""
 
@@ -111,6 +132,10 @@ class Config:
             "announce_idle",
             "tombstone_ttl",
             "max_members",
+            "max_tombstones",
+            "max_broadcasts",
+            "announce_rate",
+            "announce_burst",
             "reprobe_dead_interval",
         )
         for name in positive:

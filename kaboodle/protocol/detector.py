@@ -165,6 +165,9 @@ class FailureDetector:
             self._stats["dropped:ping-req-target"] += 1
             self._outbox.send(src, Nack(seq=msg.seq), fx)
             return
+        if len(self._relays) >= self._config.max_relays:
+            self._stats["dropped:relay-cap"] += 1
+            return
         seq = self._next_seq()
         self._relays[seq] = (src, msg.seq)
         self._outbox.send(msg.target, Ping(seq=seq), fx)
@@ -235,6 +238,11 @@ class FailureDetector:
         if relay is not None:
             requester, their_seq = relay
             self._outbox.send(requester, Nack(seq=their_seq), fx)
+
+    @property
+    def pending(self) -> tuple[int, int]:
+        """(our pings waiting for an answer, pings relayed for others)."""
+        return len(self._pings), len(self._relays)
 
     def _next_seq(self) -> int:
         self._seq = (self._seq + 1) & 0xFFFFFFFFFFFFFFFF

@@ -129,6 +129,17 @@ class MemberTable:
             self.remove(addr)
         return expired
 
+    def trim_tombstones(self, limit: int, keep: Addr) -> list[Addr]:
+        """Forget the oldest tombstones (never ``keep``, our own) beyond ``limit``; returns
+        the addresses forgotten."""
+        if len(self.tombstones) <= limit:
+            return []
+        excess = len(self.tombstones) - limit
+        oldest = [a for a in self.tombstones if a != keep][:excess]
+        for addr in oldest:
+            self.remove(addr)
+        return oldest
+
     def put(self, member: Update, now: float) -> Update:
         """Replace the record of a member already in the table with ``member``, keeping the
         counted digest, fingerprint cache and tombstones in step; returns ``member``."""

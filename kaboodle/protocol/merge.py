@@ -127,6 +127,9 @@ class Merger:
                 return False
         if member is None:
             if update.state != SUSPECT and len(self._members) < cfg.max_members:
+                if len(self._members.tombstones) >= cfg.max_tombstones:
+                    self._stats["dropped:tombstone-cap"] += 1
+                    return False
                 # A tombstone, so that older news of this member cannot bring it back.
                 self._members.add(update, now)
             return False
@@ -297,6 +300,9 @@ class Merger:
             member.changed(state=state, incarnation=update.incarnation, origin=None), now
         )
         self.suspicions.pop(member.addr, None)
+        for addr in self._members.trim_tombstones(self._config.max_tombstones, self._local.addr):
+            self._stats["dropped:tombstone-cap"] += 1
+            self._outbox.discard(addr)
         if state == LEFT:
             fx.events.append(
                 PeerLeft(addr=member.addr, incarnation=update.incarnation, identity=member.identity)

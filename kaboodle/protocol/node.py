@@ -1,15 +1,9 @@
 """The protocol node: SWIM with Lifeguard as a pure state machine.
 
 A driver (the asyncio runtime or the simulator) feeds it datagrams and timers with the current
-time, and performs the :class:`Effects` each call returns. The node owns no socket, clock or
-thread; its randomness comes from the ``random.Random`` it is given.
-
-The node dispatches; the parts it is built from do the work, each given only what it uses:
-the member table (:mod:`.members`), this node's own record and freeze detection
-(:mod:`.local`), the send path with piggybacked gossip (:mod:`.outbox`), the failure detector
-(:mod:`.detector`), the rules of the view and suspicions (:mod:`.merge`), state exchange
-(:mod:`.sync`), announces (:mod:`.announcer`), probe order (:mod:`.probe_order`) and local
-health (:mod:`.awareness`).
+time and performs the :class:`Effects` each call returns; the node owns no socket, clock or
+thread, and its randomness comes from the ``random.Random`` it is given. It dispatches; its
+parts do the work, each given only what it uses (docs/design.md has the map).
 """
 
 from __future__ import annotations
@@ -107,7 +101,7 @@ class Node:
             stats=self.stats,
         )
         self._order = ProbeOrder(rng)
-        self._outbox = Outbox(config, self._local, self.members, self._order)
+        self._outbox = Outbox(config, self._local, self.members, self._order, self.stats)
         self._merge = Merger(
             config=config,
             local=self._local,
@@ -186,6 +180,18 @@ class Node:
     def counts(self, addr: Addr) -> bool:
         """Whether this node counts ``addr`` as a member (alive or suspect)."""
         return self.members.counts(addr)
+
+    def sizes(self) -> dict[str, int]:
+        """How full each bounded table is (each has its cap in :class:`Config`)."""
+        pings, relays = self._detector.pending
+        return {
+            "members": len(self.members),
+            "tombstones": len(self.members.tombstones),
+            "broadcasts": len(self._outbox),
+            "pings": pings,
+            "relays": relays,
+            "suspicions": len(self._merge.suspicions),
+        }
 
     # ----------------------------------------------------------- entry points
 
@@ -319,7 +325,7 @@ class Node:
             self._sync.repair(now, src, theirs, fx, force=force)
 
     def _on_announce(self, now: float, src: Addr, msg: Announce, fx: Effects) -> None:
-        update = self._announcer.heard(src, msg, fx)
+        update = self._announcer.heard(now, src, msg, fx)
         # The whole group heard the multicast, so there is no need to gossip it on.
         joined = update is not None and self._merge.update(now, update, fx, spread=False)
         if joined:

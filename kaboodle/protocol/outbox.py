@@ -8,6 +8,8 @@ that belief first, so that it can refute; a message to a stranger carries who we
 
 from __future__ import annotations
 
+from collections import Counter
+
 from . import codec
 from .addr import Addr
 from .broadcasts import BroadcastQueue
@@ -36,26 +38,37 @@ class Outbox:
         local: this node, for what a stranger must hear first and who counts as a peer.
         members: the member table (beliefs about the receiver, the mesh size).
         order: the probe order, which random gossip targets are drawn from.
+        stats: the node's counters.
     """
 
-    __slots__ = ("_config", "_local", "_members", "_order", "_queue")
+    __slots__ = ("_config", "_local", "_members", "_order", "_queue", "_stats")
 
     def __init__(
-        self, config: Config, local: LocalMember, members: MemberTable, order: ProbeOrder
+        self,
+        config: Config,
+        local: LocalMember,
+        members: MemberTable,
+        order: ProbeOrder,
+        stats: Counter[str],
     ) -> None:
         self._config = config
+        self._stats = stats
         self._local = local
         self._members = members
         self._order = order
-        self._queue = BroadcastQueue(codec.update_size)
+        self._queue = BroadcastQueue(codec.update_size, config.max_broadcasts)
 
     def __len__(self) -> int:
         """How many updates wait to be sent."""
         return len(self._queue)
 
     def push(self, update: Update) -> None:
-        """Queue ``update`` for gossip, replacing older news of the same member."""
-        self._queue.push(update)
+        """Queue ``update`` for gossip, replacing older news of the same member; a full queue
+        lets its most-sent update go (counted as ``dropped:broadcast-cap``)."""
+        queue = self._queue
+        if len(queue) >= self._config.max_broadcasts and update.addr not in queue:
+            self._stats["dropped:broadcast-cap"] += 1
+        queue.push(update)
 
     def discard(self, addr: Addr) -> None:
         """Forget queued news of ``addr`` (a reaped member)."""

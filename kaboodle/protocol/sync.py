@@ -77,8 +77,7 @@ def initiates_repair(
 
 
 _REPLIED_MEMORY = 256  # exchanges remembered, so a duplicated part is answered only once
-_REPLY_WINDOW = 5.0  # seconds over which at most _REPLY_LIMIT replies are sent
-_REPLY_LIMIT = 10
+_REPLY_WINDOW = 5.0  # seconds over which at most Config.max_sync_replies replies are sent
 
 
 class StateSync:
@@ -160,7 +159,7 @@ class StateSync:
 
     def answer(self, now: float, src: Addr, msg: Sync, fx: Effects) -> None:
         """Push our state back for a Sync that asks for it: to members only, once per
-        exchange, and at most _REPLY_LIMIT times per _REPLY_WINDOW (a forged request must not
+        exchange, and at most ``max_sync_replies`` times per 5 s (a forged request must not
         make us a traffic amplifier)."""
         if not msg.reply or self._local.leaving or not self._members.counts(src):
             return
@@ -171,7 +170,7 @@ class StateSync:
         if len(self._replied) > _REPLIED_MEMORY:
             self._replied.popitem(last=False)
         self._reply_times = [t for t in self._reply_times if t > now - _REPLY_WINDOW]
-        if len(self._reply_times) >= _REPLY_LIMIT:
+        if len(self._reply_times) >= self._config.max_sync_replies:
             self._stats["dropped:sync-rate"] += 1
             return
         self._reply_times.append(now)
