@@ -15,9 +15,11 @@ import json
 import logging
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 from kaboodle import PROFILES, FingerprintChanged, Kaboodle
+from kaboodle.runtime.keyring import read_key_file
 
 
 def emit(obj: dict[str, Any]) -> None:
@@ -47,6 +49,7 @@ async def main() -> None:
     parser.add_argument("--seed", action="append", default=[])
     parser.add_argument("--unicast-port", type=int, default=0)
     parser.add_argument("--profile", default="local", choices=sorted(PROFILES))
+    parser.add_argument("--key-file", type=Path, help="encrypt with the base64 key in this file")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, handlers=[_JsonLines()])
     kb = Kaboodle(
@@ -56,6 +59,7 @@ async def main() -> None:
         seeds=args.seed,
         config=PROFILES[args.profile](),
         unicast_port=args.unicast_port,
+        keys=[read_key_file(args.key_file)] if args.key_file else [],
     )
     events = kb.events()
     await kb.start()
