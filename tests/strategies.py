@@ -78,7 +78,7 @@ def messages(max_updates: int = 6) -> st.SearchStrategy[Message]:
         st.builds(Nack, seq=seqs, updates=ups),
         st.builds(Gossip, updates=ups),
         st.builds(Announce, member=updates()),
-        st.builds(Probe, nonce=seqs),
+        st.builds(Probe, nonce=seqs, padding=st.binary(max_size=8)),
         st.builds(
             ProbeReply, nonce=seqs, identity=st.binary(max_size=64), fingerprint=u32s, members=u32s
         ),

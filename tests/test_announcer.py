@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from parts import STRANGER, A, B, C, Parts, alive, make_parts, sent, update
 
+from kaboodle.protocol import codec
 from kaboodle.protocol.addr import Addr
 from kaboodle.protocol.announcer import Announcer
+from kaboodle.protocol.discovery import PROBE_SIZE, probe_datagram
 from kaboodle.protocol.effects import Effects
 from kaboodle.protocol.messages import Announce, Gossip, MemberState, Probe, ProbeReply
 from kaboodle.protocol.timers import AnnounceTick
@@ -84,9 +86,28 @@ def test_a_buried_member_that_announces_its_old_life_is_told_it_was_buried() -> 
 def test_a_probe_is_answered_to_its_source_with_our_view() -> None:
     parts = make_parts()  # alone: the share of answers is 1, so we always answer
     fx = Effects()
-    parts.announcer().answer_probe(STRANGER, Probe(nonce=42), fx)
+    parts.announcer().answer_probe(STRANGER, Probe(nonce=42, padding=bytes(40)), fx)
     reply = ProbeReply(nonce=42, identity=b"a", fingerprint=parts.members.fingerprint(), members=1)
     assert sent(fx) == [(STRANGER, reply)]
+
+
+def test_a_probe_smaller_than_its_answer_gets_none_so_nobody_amplifies_a_forged_one() -> None:
+    parts = make_parts()
+    fx = Effects()
+    parts.announcer().answer_probe(STRANGER, Probe(nonce=42), fx)
+    assert fx.sends == []
+    assert parts.stats["dropped:probe-size"] == 1
+
+
+def test_a_prober_pads_its_probe_beyond_any_answer() -> None:
+    parts = make_parts()
+    parts.local.rename(1.0, b"i" * 256, ())  # the longest identity a member may have
+    fx = Effects()
+    probe = codec.decode(probe_datagram(7))
+    assert len(probe_datagram(7)) == PROBE_SIZE
+    parts.announcer().answer_probe(STRANGER, probe, fx)  # type: ignore[arg-type]
+    [(_, reply)] = sent(fx)
+    assert len(fx.sends[0].data) <= PROBE_SIZE and isinstance(reply, ProbeReply)
 
 
 def test_a_leaving_node_answers_no_probe() -> None:

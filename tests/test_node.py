@@ -21,7 +21,6 @@ from kaboodle.protocol.messages import (
     Nack,
     Ping,
     PingReq,
-    Probe,
     ProbeReply,
     Sync,
     Update,
@@ -182,7 +181,8 @@ def test_malformed_datagrams_are_counted_by_reason_and_never_raise() -> None:
 
 def test_probe_from_a_non_member_gets_one_reply_to_its_source_only() -> None:
     node = make()
-    [(to, reply)] = sent(node.handle_message(1.0, STRANGER, Probe(nonce=77)))
+    probe = codec.decode(probe_datagram(77))  # padded, as a prober sends it
+    [(to, reply)] = sent(node.handle_message(1.0, STRANGER, probe))
     assert to == STRANGER
     assert reply == ProbeReply(
         nonce=77, identity=node.identity, fingerprint=node.fingerprint(), members=1

@@ -131,7 +131,8 @@ class Announcer:
 
     def answer_probe(self, src: Addr, msg: Probe, fx: Effects) -> None:
         """A non-member looks for one member: answer it, with the chance that makes about
-        ``sync_pushers`` of the mesh answer."""
+        ``sync_pushers`` of the mesh answer, unless the answer would be larger than the probe
+        (counted as ``dropped:probe-size``)."""
         if self._local.leaving:
             return
         members = self._members
@@ -142,7 +143,12 @@ class Announcer:
                 fingerprint=members.fingerprint(),
                 members=members.counted,
             )
-            fx.sends.append(Send(to=src, data=codec.encode(reply)))
+            data = codec.encode(reply)
+            if len(data) > len(codec.encode(msg)):
+                # Larger than the probe: a forged one would make us an amplifier.
+                self._stats["dropped:probe-size"] += 1
+                return
+            fx.sends.append(Send(to=src, data=data))
 
     def _admit(self, now: float) -> bool:
         # A token bucket, refilled at announce_rate per second up to announce_burst.

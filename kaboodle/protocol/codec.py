@@ -9,14 +9,15 @@ A datagram is ``b"KB"``, one version byte (:data:`PROTOCOL_VERSION`) and one msg
     Nack        [3, seq, updates]
     Gossip      [4, updates]
     Announce    [5, update]
-    Probe       [6, nonce]
+    Probe       [6, nonce, padding]
     ProbeReply  [7, nonce, identity, fingerprint, members]
     Sync        [8, exchange, index, count, reply, fingerprint, members]
 
 ``updates`` (and Sync's ``members``) is an array of updates; an update is
 ``[addr, state, incarnation, identity, tags, origin]`` with ``tags`` flat as
 ``[key1, value1, key2, value2, ...]`` sorted by key, and ``origin`` an address or nil. An address
-is one bin of 6 or 18 bytes: the IP octets, then the port big-endian. ``identity`` is bin, tags
+is one bin of 6 or 18 bytes: the IP octets, then the port big-endian. ``identity`` and a
+probe's ``padding`` are bin, tags
 are str, ``reply`` is a bool; seq, nonce, exchange and incarnation are uint64, fingerprints and
 member counts uint32.
 
@@ -177,7 +178,7 @@ _ENCODERS: dict[type, Callable[[Any], list[Any]]] = {
     Nack: lambda m: [3, m.seq, _ups(m.updates)],
     Gossip: lambda m: [4, _ups(m.updates)],
     Announce: lambda m: [5, _update_fields(m.member)],
-    Probe: lambda m: [6, m.nonce],
+    Probe: lambda m: [6, m.nonce, m.padding],
     ProbeReply: lambda m: [7, m.nonce, m.identity, m.fingerprint, m.members],
     Sync: lambda m: [8, m.exchange, m.index, m.count, m.reply, m.fingerprint, _ups(m.members)],
 }
@@ -296,6 +297,12 @@ def _identity(raw: Any) -> bytes:
     return raw
 
 
+def _padding(raw: Any) -> bytes:
+    if type(raw) is not bytes:
+        raise _malformed(f"expected padding bytes, got {type(raw).__name__}")
+    return raw
+
+
 def _tags(flat: list[Any]) -> Tags:
     if len(flat) % 2:
         raise _malformed("tags need an even number of items")
@@ -384,7 +391,7 @@ _DECODERS: tuple[tuple[int, Callable[[list[Any]], Message]], ...] = (
     (3, lambda b: Nack(seq=_uint(b[1], _U64), updates=_updates(b[2]))),
     (2, lambda b: Gossip(updates=_updates(b[1]))),
     (2, lambda b: Announce(member=_update(b[1]))),
-    (2, lambda b: Probe(nonce=_uint(b[1], _U64))),
+    (3, lambda b: Probe(nonce=_uint(b[1], _U64), padding=_padding(b[2]))),
     (
         5,
         lambda b: ProbeReply(

@@ -13,7 +13,11 @@ from . import codec
 from .addr import Addr
 from .messages import Probe, ProbeReply
 
-__all__ = ["FoundMember", "probe_datagram", "read_probe_reply"]
+__all__ = ["PROBE_SIZE", "FoundMember", "probe_datagram", "read_probe_reply"]
+
+PROBE_SIZE = 600
+"""Bytes of a probe datagram: more than any reply (whose identity is at most 256 bytes), so
+that members answer it (they answer no probe smaller than their reply)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -28,7 +32,9 @@ class FoundMember:
 
 def probe_datagram(nonce: int) -> bytes:
     """The datagram to multicast to find a member; ``nonce`` is random, 0 <= nonce < 2**64."""
-    return codec.encode(Probe(nonce=nonce))
+    probe = Probe(nonce=nonce, padding=bytes(PROBE_SIZE))
+    over = len(codec.encode(probe)) - PROBE_SIZE  # the header, the nonce, the bin's length
+    return codec.encode(Probe(nonce=nonce, padding=bytes(PROBE_SIZE - over)))
 
 
 def read_probe_reply(src: Addr, data: bytes, nonce: int) -> FoundMember | None:

@@ -117,9 +117,14 @@ class Announce:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Probe:
-    """Multicast by a non-member that wants to find one member without joining."""
+    """Multicast by a non-member that wants to find one member without joining.
+
+    ``padding`` makes the probe at least as large as any answer to it: members answer only a
+    probe no smaller than their reply, so a forged probe cannot turn them into amplifiers.
+    """
 
     nonce: int
+    padding: bytes = b""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
