@@ -181,3 +181,14 @@ def test_ping_reqs_beyond_the_relay_cap_are_dropped_unanswered() -> None:
     assert len(sent(fx)) == 2  # two pings to C, nothing for the third
     assert fd.pending == (0, 2)
     assert parts.stats["dropped:relay-cap"] == 1
+
+
+def test_a_ping_req_from_someone_we_do_not_know_is_nacked_never_relayed() -> None:
+    parts = make_parts(B, C)
+    fd = parts.detector()
+    fx = Effects()
+    fd.relay(0.0, STRANGER, PingReq(seq=4, target=C), fx)
+    [(to, nack)] = sent(fx)
+    assert to == STRANGER and isinstance(nack, Nack) and nack.seq == 4
+    assert parts.stats["dropped:ping-req-source"] == 1
+    assert fd.pending == (0, 0)

@@ -313,3 +313,19 @@ def test_a_ten_thousand_member_state_syncs_whole() -> None:
     for part in reversed(parts):  # order does not matter
         node.handle_datagram(0.2, B, codec.encode(part))
     assert node.members.counted == 10_002
+
+
+def test_answers_to_a_stranger_are_no_larger_than_what_it_sent() -> None:
+    node = make()
+    join(node, B, C)
+    node.set_identity(0.5, b"x" * 200)  # news in the queue, and a large record of ours
+    for question in (Ping(seq=3), PingReq(seq=4, target=C), Gossip(updates=(alive(C, 2),))):
+        fx = node.handle_message(1.0, STRANGER, question)
+        asked = len(codec.encode(question))
+        answers = [s for s in fx.sends if isinstance(s, Send) and s.to == STRANGER]
+        for answer in answers:
+            decoded = codec.decode(answer.data)
+            # The one exception: a bare ack is a few bytes larger than a bare ping.
+            assert len(answer.data) <= asked or getattr(decoded, "updates", None) == ()
+    assert node.stats["dropped:ping-req-source"] == 1
+    assert not node.counts(STRANGER)

@@ -143,3 +143,33 @@ def test_a_full_broadcast_queue_lets_the_most_sent_go_and_counts_it() -> None:
     assert parts.stats["dropped:broadcast-cap"] == 2
     parts.outbox.push(queued(4))  # news of a queued member replaces it: nothing lost
     assert parts.stats["dropped:broadcast-cap"] == 2
+
+
+def test_a_non_member_gets_back_no_more_gossip_than_fits_in_what_it_sent() -> None:
+    parts = make_parts(B)
+    for n in range(50):
+        parts.outbox.push(queued(n))
+    question = Ping(seq=7, updates=(queued(99), queued(98)))  # about 80 bytes
+    asked = len(codec.encode(question))
+    parts.outbox.answering(STRANGER, question)
+    fx = Effects()
+    parts.outbox.ack(STRANGER, 7, fx)
+    parts.outbox.send(B, Ping(seq=8), fx)  # a member is not limited
+    parts.outbox.answered()
+    to_stranger, to_member = (len(s.data) for s in fx.sends)
+    assert to_stranger <= asked < to_member
+    fx = Effects()
+    parts.outbox.ack(STRANGER, 9, fx)  # once answered, no limit
+    assert len(fx.sends[0].data) > asked
+
+
+def test_a_bare_answer_to_a_bare_question_is_only_its_own_fields() -> None:
+    parts = make_parts(B)
+    parts.outbox.push(queued(1))
+    parts.outbox.answering(STRANGER, Ping(seq=1))
+    fx = Effects()
+    parts.outbox.ack(STRANGER, 1, fx)
+    [(_, ack)] = sent(fx)
+    assert isinstance(ack, Ack) and ack.updates == ()
+    # An ack's fingerprint and count are the few bytes it has beyond a ping.
+    assert len(fx.sends[0].data) - len(codec.encode(Ping(seq=1))) <= 10

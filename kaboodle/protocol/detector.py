@@ -160,7 +160,12 @@ class FailureDetector:
 
     def relay(self, now: float, src: Addr, msg: PingReq, fx: Effects) -> None:
         """Probe ``msg.target`` for ``src`` and answer it with the ack, or a nack in time."""
-        # Only relay to members we count: a ping-req must not aim our traffic anywhere else.
+        # Only for members we know (alive or buried: a healing partition), and only to
+        # members we count: a ping-req must not aim our traffic anywhere else.
+        if src not in self._members:
+            self._stats["dropped:ping-req-source"] += 1
+            self._outbox.send(src, Nack(seq=msg.seq), fx)
+            return
         if not self._local.is_peer(msg.target):
             self._stats["dropped:ping-req-target"] += 1
             self._outbox.send(src, Nack(seq=msg.seq), fx)

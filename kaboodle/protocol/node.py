@@ -241,6 +241,8 @@ class Node:
             # Only members send these, so one from a stranger means our view is incomplete.
             stranger = src not in self.members
             self._merge.updates(now, cast(Piggybacking, msg).updates, fx)
+        if src not in self.members:  # what we send back must fit in what it sent
+            self._outbox.answering(src, msg)
         handler = _HANDLERS.get(kind)
         if handler is None:
             self.stats["dropped:unexpected"] += 1
@@ -253,6 +255,7 @@ class Node:
             self._merge.outdated_about_us = False
             gossip = Gossip(updates=(self._local.record,))
             fx.sends.append(Send(to=src, data=codec.encode(gossip)))
+        self._outbox.answered()
         self._after(now, before, fx)
         return fx
 
@@ -305,13 +308,12 @@ class Node:
         return fx
 
     def restart_announcing(self, now: float) -> Effects:
-        """Announce now and go back to the fast announce schedule (e.g. after the driver saw its
-        network interface return)."""
+        """Announce now and go back to the fast schedule (the driver saw its network return)."""
         fx = Effects()
         self._announcer.restart(now, fx)
         return fx
 
-    # ----------------------------------------------------- message handlers
+    # ------------------------------------------------------------------ handlers
 
     def _on_ack(self, now: float, src: Addr, msg: Ack, fx: Effects) -> None:
         record = self._detector.acked(now, src, msg, fx)
@@ -335,8 +337,6 @@ class Node:
         self._merge.updates(now, msg.members, fx, via_sync=True)
         self._sync.answer(now, src, msg, fx)
 
-    # --------------------------------------------------------- timer handlers
-
     def _on_probe_deadline(self, now: float, timer: ProbeDeadline, fx: Effects) -> None:
         target = self._detector.deadline(timer.seq)
         if target is not None:
@@ -352,8 +352,6 @@ class Node:
         fx.timers.append(SetTimer(at=now + ttl / 2, timer=ReapTick()))
         for addr in self.members.reap(now, ttl, keep=self.addr):
             self._outbox.discard(addr)
-
-    # ---------------------------------------------------------------- helpers
 
     def _after(self, now: float, before: tuple[int, int], fx: Effects) -> None:
         if self.members.digest() != before:

@@ -17,7 +17,7 @@ from .config import Config
 from .effects import Effects, Send
 from .local import LocalMember
 from .members import MemberTable
-from .messages import Ack, Gossip, MemberState, Nack, Ping, PingReq, Update
+from .messages import Ack, Gossip, MemberState, Message, Nack, Ping, PingReq, Update
 from .probe_order import ProbeOrder
 
 __all__ = ["Outbox", "Piggybacking"]
@@ -41,7 +41,17 @@ class Outbox:
         stats: the node's counters.
     """
 
-    __slots__ = ("_config", "_local", "_members", "_order", "_queue", "_stats")
+    __slots__ = (
+        "_answering",
+        "_config",
+        "_local",
+        "_members",
+        "_order",
+        "_question",
+        "_question_size",
+        "_queue",
+        "_stats",
+    )
 
     def __init__(
         self,
@@ -57,6 +67,9 @@ class Outbox:
         self._members = members
         self._order = order
         self._queue = BroadcastQueue(codec.update_size, config.max_broadcasts)
+        self._answering: Addr | None = None
+        self._question: Message | None = None
+        self._question_size = -1
 
     def __len__(self) -> int:
         """How many updates wait to be sent."""
@@ -80,11 +93,31 @@ class Outbox:
         if first is None:
             first = self.belief_about(to)
         if first is not None or self._queue:  # else there is nothing to piggyback
-            room = self._room(codec.base_size(msg) + sum(map(codec.update_size, msg.updates)))
+            base = codec.base_size(msg) + sum(map(codec.update_size, msg.updates))
+            room = self._room(base)
+            if to == self._answering:
+                # A non-member gets back no more gossip than fits in what it sent us.
+                room = min(room, self._allowance() - base - _ARRAY_GROWTH)
             updates = self._queue.take(room, self._retransmit_limit(), first=first)
             if updates:
                 msg = _with_updates(msg, updates)
         fx.sends.append(Send(to=to, data=codec.encode(msg)))
+
+    def answering(self, src: Addr, msg: Message) -> None:
+        """We are handling ``msg`` from ``src``, a non-member: until :meth:`answered`, what we
+        piggyback on anything sent to ``src`` fits in the size of ``msg``, so that a forged
+        source cannot make us an amplifier."""
+        self._answering, self._question = src, msg
+        self._question_size = -1
+
+    def answered(self) -> None:
+        """The message of :meth:`answering` has been handled."""
+        self._answering = self._question = None
+
+    def _allowance(self) -> int:
+        if self._question_size < 0 and self._question is not None:
+            self._question_size = len(codec.encode(self._question))  # only when answering
+        return self._question_size
 
     def ack(self, to: Addr, seq: int, fx: Effects, first: Update | None = None) -> None:
         """Answer ping ``seq`` from ``to`` with our fingerprint and member count."""
