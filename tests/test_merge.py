@@ -181,3 +181,27 @@ def test_burying_a_known_member_at_the_cap_forgets_the_oldest_tombstone() -> Non
     assert list(rig.parts.members.tombstones) == [C]
     assert rig.parts.members.get(old) is None
     assert rig.parts.stats["dropped:tombstone-cap"] == 1
+
+
+def test_replayed_news_of_an_earlier_incarnation_changes_nothing() -> None:
+    rig = Rig(make_parts(B, C, D))
+    captured = [update(C, state, incarnation=1, origin=B) for state in (SUSPECT, DEAD)]
+    captured.append(update(C, MemberState.LEFT, incarnation=1))
+    rig.merge.update(0.0, alive(C, incarnation=2), Effects(), spread=True)  # C moved on
+    for replay in captured * 3:
+        fx = Effects()
+        rig.merge.update(1.0, replay, fx, spread=True)
+        assert fx.events == [] and fx.timers == []
+    assert rig.parts.members.get(C) == alive(C, incarnation=2)
+
+
+def test_a_replayed_suspicion_of_ourselves_is_refuted_not_obeyed() -> None:
+    rig = Rig(make_parts(B))
+    me = rig.parts.local.record
+    for _ in range(3):
+        replay = update(A, DEAD, incarnation=me.incarnation, origin=B)
+        rig.merge.update(1.0, replay, Effects(), spread=True)
+    # The first copy made us refute; the rest are older than we are now.
+    assert rig.parts.local.record.state == MemberState.ALIVE
+    assert rig.parts.local.record.incarnation == me.incarnation + 1
+    assert rig.parts.stats["refuted"] == 1
