@@ -47,6 +47,12 @@ def _ids(reply: dict[str, Any]) -> str:
     return ", ".join(f"{k} (primary)" if k == reply["primary"] else k for k in keys)
 
 
+def _switches(reply: dict[str, Any]) -> tuple[str, str]:
+    """The verify switches in words: what comes in, what goes out."""
+    incoming = "encrypted only" if reply["verify_incoming"] else "plain accepted"
+    return incoming, "encrypted" if reply["verify_outgoing"] else "plain"
+
+
 @keys_app.command("install")
 def install(
     *, key_file: KeyFileArgument, port: PortOption = DEFAULT_PORT, control: SocketOption = None
@@ -82,8 +88,9 @@ def list_keys(
         return
     typer.echo(f"keys      {_ids(reply)}")
     typer.echo(f"label     {reply['label'] or '(none)'}")
-    typer.echo(f"incoming  {'encrypted only' if reply['verify_incoming'] else 'plain accepted'}")
-    typer.echo(f"outgoing  {'encrypted' if reply['verify_outgoing'] else 'plain'}")
+    incoming, outgoing = _switches(reply)
+    typer.echo(f"incoming  {incoming}")
+    typer.echo(f"outgoing  {outgoing}")
 
 
 @keys_app.command("verify")
@@ -109,7 +116,5 @@ def verify(
         )
     fields = {k: v for k, v in (("incoming", incoming), ("outgoing", outgoing)) if v is not None}
     reply = ask(port, control, "key-verify", fields=fields)
-    typer.echo(
-        f"incoming {'encrypted only' if reply['verify_incoming'] else 'plain accepted'}, "
-        f"outgoing {'encrypted' if reply['verify_outgoing'] else 'plain'}"
-    )
+    now_in, now_out = _switches(reply)
+    typer.echo(f"incoming {now_in}, outgoing {now_out}")

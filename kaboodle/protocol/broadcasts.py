@@ -31,13 +31,16 @@ class BroadcastQueue:
     def __contains__(self, addr: object) -> bool:
         return addr in self._sends_of
 
-    def push(self, update: Update) -> None:
-        """Queue ``update``, replacing any queued update about the same member."""
+    def push(self, update: Update) -> bool:
+        """Queue ``update``, replacing any queued update about the same member; True when the
+        queue was full and its most-sent update left to make room."""
         self.discard(update.addr)
-        if len(self._sends_of) >= self._max_entries:
+        full = len(self._sends_of) >= self._max_entries
+        if full:
             self._drop_most_sent()
         self._buckets.setdefault(0, {})[update.addr] = (update, self._size_of(update))
         self._sends_of[update.addr] = 0
+        return full
 
     def discard(self, addr: Addr) -> None:
         """Forget any queued update about ``addr``."""

@@ -11,7 +11,10 @@ import math
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-__all__ = ["PROFILES", "Config"]
+__all__ = ["MIN_DATAGRAM", "PROFILES", "Config"]
+
+MIN_DATAGRAM = 512
+"""The smallest datagram budget (``Config.max_datagram``) the protocol works with."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -152,8 +155,10 @@ class Config:
             )
         if self.announce_max < self.announce_min:
             raise ValueError("Config.announce_max must be >= announce_min")
-        if self.max_datagram < 512 or self.max_datagram > 65000:
-            raise ValueError(f"Config.max_datagram must be in 512..65000, not {self.max_datagram}")
+        if self.max_datagram < MIN_DATAGRAM or self.max_datagram > 65000:
+            raise ValueError(
+                f"Config.max_datagram must be in {MIN_DATAGRAM}..65000, not {self.max_datagram}"
+            )
         if self.retransmit_mult < 1 or self.gossip_nodes < 1 or self.indirect_checks < 0:
             raise ValueError("Config.retransmit_mult and gossip_nodes must be >= 1")
 

@@ -106,8 +106,7 @@ class LocalMember:
 
     def is_peer(self, addr: Addr) -> bool:
         """Whether ``addr`` is a member we count, other than ourselves."""
-        member = self._members.get(addr)
-        return member is not None and member.counted and addr != self.addr
+        return addr != self.addr and self._members.counts(addr)
 
     def frozen(self, now: float) -> bool:
         """Whether we were frozen a moment ago, so our own verdicts are not to be trusted."""

@@ -69,7 +69,7 @@ class Outbox:
         self._queue = BroadcastQueue(codec.update_size, config.max_broadcasts)
         self._answering: Addr | None = None
         self._question: Message | None = None
-        self._question_size = -1
+        self._question_size: int | None = None
 
     def __len__(self) -> int:
         """How many updates wait to be sent."""
@@ -78,10 +78,8 @@ class Outbox:
     def push(self, update: Update) -> None:
         """Queue ``update`` for gossip, replacing older news of the same member; a full queue
         lets its most-sent update go (counted as ``dropped:broadcast-cap``)."""
-        queue = self._queue
-        if len(queue) >= self._config.max_broadcasts and update.addr not in queue:
+        if self._queue.push(update):
             self._stats["dropped:broadcast-cap"] += 1
-        queue.push(update)
 
     def discard(self, addr: Addr) -> None:
         """Forget queued news of ``addr`` (a reaped member)."""
@@ -107,16 +105,16 @@ class Outbox:
         """We are handling ``msg`` from ``src``, a non-member: until :meth:`answered`, what we
         piggyback on anything sent to ``src`` fits in the size of ``msg``, so that a forged
         source cannot make us an amplifier."""
-        self._answering, self._question = src, msg
-        self._question_size = -1
+        self._answering, self._question, self._question_size = src, msg, None
 
     def answered(self) -> None:
         """The message of :meth:`answering` has been handled."""
         self._answering = self._question = None
 
     def _allowance(self) -> int:
-        if self._question_size < 0 and self._question is not None:
-            self._question_size = len(codec.encode(self._question))  # only when answering
+        # Encoded only when something is sent back: most questions get no answer at all.
+        if self._question_size is None:
+            self._question_size = len(codec.encode(self._question))  # type: ignore[arg-type]
         return self._question_size
 
     def ack(self, to: Addr, seq: int, fx: Effects, first: Update | None = None) -> None:

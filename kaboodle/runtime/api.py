@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Any
 
 from kaboodle.protocol.addr import Addr
-from kaboodle.protocol.config import Config
+from kaboodle.protocol.config import MIN_DATAGRAM, Config
 from kaboodle.protocol.discovery import FoundMember, probe_datagram, read_probe_reply
 from kaboodle.protocol.events import Event, PeerJoined, RoundTrip
 from kaboodle.protocol.messages import Tags
@@ -34,7 +34,6 @@ __all__ = ["Kaboodle"]
 
 _LATENCY_WEIGHT = 0.2  # weight of a new round-trip sample in the moving average
 _SEED_REFRESH = 30.0  # seconds between resolving seeds again (DNS names may change)
-_MIN_DATAGRAM = 512  # the protocol's smallest datagram budget (Config.max_datagram)
 
 
 class Kaboodle:
@@ -106,11 +105,11 @@ class Kaboodle:
         # The protocol fills datagrams up to max_datagram; leave room for the envelope, which
         # may start sealing later (a key installed while running).
         room = self._config.max_datagram - self._envelope.overhead
-        if room < _MIN_DATAGRAM:
+        if room < MIN_DATAGRAM:
             raise ValueError(
                 f"config.max_datagram {self._config.max_datagram} leaves {room} bytes once "
                 f"encryption or the label takes {self._envelope.overhead}; use at least "
-                f"{_MIN_DATAGRAM + self._envelope.overhead}"
+                f"{MIN_DATAGRAM + self._envelope.overhead}"
             )
         self._node_config = self._config.with_changes(max_datagram=room)
 

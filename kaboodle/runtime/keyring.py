@@ -77,9 +77,6 @@ class Keyring:
     def __len__(self) -> int:
         return len(self._keys)
 
-    def __bool__(self) -> bool:
-        return bool(self._keys)
-
     @property
     def primary(self) -> bytes | None:
         """The key that seals what we send, or None for an empty keyring."""
