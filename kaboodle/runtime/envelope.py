@@ -86,11 +86,6 @@ class Envelope:
         """The most bytes :meth:`seal` adds, with keys or without (keys may come later)."""
         return max(len(_SEALED_HEADER) + _NONCE + _TAG, len(self._plain_prefix))
 
-    @property
-    def sealing(self) -> bool:
-        """Whether what we send is sealed."""
-        return bool(self.keyring) and self.verify_outgoing
-
     def seal(self, datagram: bytes) -> bytes:
         """What to send for the protocol ``datagram``."""
         key = self.keyring.primary
