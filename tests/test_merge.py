@@ -20,7 +20,7 @@ class Rig:
     def __init__(self, parts: Parts) -> None:
         self.parts = parts
         self.last_calls: list[Addr] = []
-        self.merge = parts.merger(lambda now, addr, fx: self.last_calls.append(addr))
+        self.merge = parts.merger(lambda now, addr, news, fx: self.last_calls.append(addr))
 
     def suspect(self, addr: Addr, now: float = 0.0, origin: Addr = B) -> Effects:
         fx = Effects()
@@ -177,7 +177,7 @@ def test_burying_a_known_member_at_the_cap_forgets_the_oldest_tombstone() -> Non
     rig = Rig(make_parts(B, C, max_tombstones=1))
     old = Addr.from_ip("fd00::9:1", 7000)
     rig.merge.update(0.0, update(old, DEAD, origin=B), Effects(), spread=True)
-    rig.merge.update(1.0, update(C, MemberState.LEFT), Effects(), spread=True)
+    rig.merge.update(1.0, update(C, MemberState.LEFT), Effects(), spread=True, src=C)
     assert list(rig.parts.members.tombstones) == [C]
     assert rig.parts.members.get(old) is None
     assert rig.parts.stats["dropped:tombstone-cap"] == 1

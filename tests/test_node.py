@@ -10,7 +10,7 @@ from kaboodle.protocol import codec
 from kaboodle.protocol.addr import Addr
 from kaboodle.protocol.config import Config
 from kaboodle.protocol.discovery import FoundMember, probe_datagram, read_probe_reply
-from kaboodle.protocol.effects import Effects, Multicast, Send
+from kaboodle.protocol.effects import Effects, Multicast, Send, SetTimer
 from kaboodle.protocol.events import PeerFailed, PeerJoined, PeerLeft, PeerSuspected
 from kaboodle.protocol.messages import (
     Ack,
@@ -27,6 +27,7 @@ from kaboodle.protocol.messages import (
 )
 from kaboodle.protocol.node import Node
 from kaboodle.protocol.sync import initiates_repair, split_state
+from kaboodle.protocol.timers import DepartureCheck
 
 A = Addr.parse("[fd00::1]:7000")
 B = Addr.parse("[fd00::2]:7000")
@@ -201,6 +202,65 @@ def test_leave_gossips_left_and_peers_drop_the_member_at_once() -> None:
     assert PeerLeft(addr=A, incarnation=10, identity=b"x") in events
     assert not peer.counts(A)
     assert leaver.leaving and not leaver.counts(A)
+
+
+def _pings_to(to: Addr, fx: Effects) -> list[Ping]:
+    return [m for dest, m in sent(fx) if dest == to and isinstance(m, Ping)]
+
+
+def _departure_check(fx: Effects) -> SetTimer:
+    [check] = [t for t in fx.timers if isinstance(t.timer, DepartureCheck)]
+    return check
+
+
+def test_a_forged_left_of_a_live_member_is_refuted_before_anyone_buries_it() -> None:
+    victim, peer = make(A), make(B)
+    join(victim, B, C)
+    join(peer, A, C)
+    forged = Update(addr=A, state=MemberState.LEFT, incarnation=10, identity=b"id-fd00::1")
+    heard = peer.handle_message(0.2, STRANGER, Gossip(updates=(forged,)))
+    assert peer.counts(A)
+    [ping] = _pings_to(A, heard)
+    assert ping.updates[0] == forged  # the member hears the claim first, and refutes it
+    answer = victim.handle_message(0.201, B, ping)
+    [ack] = [m for to, m in sent(answer) if to == B and isinstance(m, Ack)]
+    events = peer.handle_message(0.202, A, ack).events
+    assert _departure_check(heard)
+    for due in sorted(heard.timers, key=lambda t: t.at):
+        events += peer.handle_timer(due.at, due.timer).events
+    assert peer.stats["frozen"] == 0
+    assert peer.members.get(A) == alive(A, incarnation=11, identity=b"id-fd00::1")
+    assert not any(isinstance(e, PeerLeft) for e in heard.events + events)
+
+
+def test_a_left_heard_second_hand_is_final_once_the_leaver_confirms_it() -> None:
+    leaver, peer = make(A), make(B)
+    join(leaver, B, C)
+    join(peer, A, C)
+    [left] = {u for _, m in sent(leaver.leave(5.0)) for u in m.updates if u.addr == A}  # type: ignore[union-attr]
+    heard = peer.handle_message(5.01, C, Gossip(updates=(left,)))  # relayed by C
+    assert peer.counts(A) and not heard.events
+    [ping] = _pings_to(A, heard)
+    answer = leaver.handle_message(5.011, B, ping)
+    [ack] = [m for to, m in sent(answer) if to == B and isinstance(m, Ack)]
+    assert ack.updates[0] == left  # a leaving node says so first, to everyone
+    events = peer.handle_message(5.012, A, ack).events
+    assert PeerLeft(addr=A, incarnation=10, identity=b"x") in events
+    assert not peer.counts(A)
+
+
+def test_a_left_heard_second_hand_is_believed_when_the_leaver_is_gone() -> None:
+    peer = make(B)
+    join(peer, A, C)
+    left = Update(addr=A, state=MemberState.LEFT, incarnation=1, identity=b"x")
+    heard = peer.handle_message(0.2, C, Gossip(updates=(left,)))
+    assert _departure_check(heard).at == 0.2 + peer.config.probe_interval
+    events = []
+    for due in sorted(heard.timers, key=lambda t: t.at):  # the ping-reqs go unanswered too
+        events += peer.handle_timer(due.at, due.timer).events
+    assert peer.stats["frozen"] == 0
+    assert PeerLeft(addr=A, incarnation=1, identity=b"x") in events
+    assert not peer.counts(A)
 
 
 def test_set_identity_spreads_with_a_higher_incarnation() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kaboodle.protocol.codec import encode
-from kaboodle.protocol.events import PeerJoined, PeerLeft
+from kaboodle.protocol.events import PeerFailed, PeerJoined, PeerLeft, PeerSuspected
 from kaboodle.protocol.messages import Gossip, MemberState, Update
 from kaboodle.sim.cluster import Cluster
 
@@ -134,6 +134,25 @@ def test_stale_gossip_never_resurrects_a_dead_member() -> None:
     cluster.run_for(5.0)
     assert cluster.counted_by(ghost.addr) == 0
     assert not any(isinstance(e, PeerJoined) and e.addr == ghost.addr for _, _, e in joined)
+
+
+def test_a_forged_left_sent_to_everyone_removes_the_live_member_from_no_view() -> None:
+    cluster = Cluster(16, seed=12)
+    assert cluster.run_until_converged(10.0) is not None
+    victim, liar = cluster.live_hosts()[3], cluster.live_hosts()[0]
+    record = cluster.node(victim).members.get(cluster.addr(victim))
+    assert record is not None
+    forged = record.changed(state=MemberState.LEFT)  # its current incarnation
+    events = cluster.record_events()
+    for host in cluster.live_hosts():
+        if host != victim:
+            cluster.network.inject(host, cluster.addr(liar), encode(Gossip(updates=(forged,))))
+    cluster.run_for(5.0)
+    removals = (PeerLeft, PeerFailed, PeerSuspected)
+    assert not [e for _, _, e in events if isinstance(e, removals) and e.addr == record.addr]
+    assert cluster.node(victim).incarnation == record.incarnation + 1  # it refuted
+    assert cluster.counted_by(record.addr) == len(cluster.live_hosts())
+    assert cluster.views_agree()
 
 
 def test_a_newcomer_syncs_a_thousand_member_state() -> None:

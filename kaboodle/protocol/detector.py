@@ -20,7 +20,7 @@ from .effects import Effects, SetTimer
 from .events import RoundTrip
 from .local import LocalMember
 from .members import MemberTable
-from .messages import Ack, MemberState, Nack, Ping, PingReq
+from .messages import Ack, MemberState, Nack, Ping, PingReq, Update
 from .outbox import Outbox
 from .probe_order import ProbeOrder
 from .timers import ProbeDeadline, ProbeTick, ProbeTimeout, RelayTimeout, ReprobeTick
@@ -33,7 +33,8 @@ class Purpose(Enum):
 
     Only a periodic probe's failure raises a suspicion and moves local health; a contact (a
     seed, a stranger, or a dead member that may be back) is followed by a full state exchange;
-    a last call gives a suspect one more chance to show its refutation.
+    a last call gives a suspect (or a member said to have left) one more chance to show its
+    refutation.
     """
 
     PROBE = "probe"
@@ -146,17 +147,24 @@ class FailureDetector:
             self._stats["stranger-contacts"] += 1
             self.ping(now, src, fx, Purpose.CONTACT)
 
-    def ping(self, now: float, target: Addr, fx: Effects, purpose: Purpose) -> None:
-        """Ping ``target``; probes and last calls fall back to ping-reqs after the timeout."""
+    def ping(
+        self, now: float, target: Addr, fx: Effects, purpose: Purpose, first: Update | None = None
+    ) -> None:
+        """Ping ``target`` (``first`` in front of the piggybacked gossip); probes and last calls
+        fall back to ping-reqs after the timeout."""
         seq = self._next_seq()
         self._pings[seq] = PingRecord(target, purpose, now)
-        self._outbox.send(target, Ping(seq=seq), fx)
+        self._outbox.send(target, Ping(seq=seq), fx, first)
         scale = self._awareness.scale
         if purpose is not Purpose.CONTACT:
             at = now + scale(self._config.probe_timeout)
             fx.timers.append(SetTimer(at=at, timer=ProbeTimeout(seq=seq)))
         at = now + scale(self._config.probe_interval)
         fx.timers.append(SetTimer(at=at, timer=ProbeDeadline(seq=seq)))
+
+    def last_call(self, now: float, target: Addr, news: Update | None, fx: Effects) -> None:
+        """Ping ``target`` once more before it is buried, ``news`` of it in front."""
+        self.ping(now, target, fx, Purpose.LAST_CALL, first=news)
 
     def relay(self, now: float, src: Addr, msg: PingReq, fx: Effects) -> None:
         """Probe ``msg.target`` for ``src`` and answer it with the ack, or a nack in time."""

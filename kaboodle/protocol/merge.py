@@ -4,6 +4,11 @@ SWIM's ordering by incarnation: only a member raises its own incarnation; alive 
 incarnation overrides suspect; suspect overrides alive at the same or a lower incarnation; dead
 and left override both and are final for that incarnation, so stale gossip cannot revive a
 buried member. Updates about ourselves are refuted by raising our incarnation.
+
+A "left" is final at once only when the member itself says so. Heard from anyone else it is
+spread on but believed only if the member does not refute it within a probe interval: anyone
+can claim that someone else left, and a forged claim must not remove a live member, not even
+for the moment it takes to refute.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from .messages import Gossip, MemberState, Update
 from .outbox import Outbox
 from .probe_order import ProbeOrder
 from .suspicion import Suspicion
-from .timers import SuspicionTimeout
+from .timers import DepartureCheck, SuspicionTimeout
 
 __all__ = ["LAST_CALLS", "LastCall", "Merger"]
 
@@ -32,8 +37,9 @@ chance (direct ping and ping-reqs) for a live suspect to show its refutation."""
 
 ALIVE, SUSPECT, DEAD, LEFT = MemberState
 
-LastCall = Callable[[float, Addr, Effects], None]
-"""``last_call(now, suspect, fx)``: probe a suspect once more before it is buried."""
+LastCall = Callable[[float, Addr, Update | None, Effects], None]
+"""``last_call(now, member, news, fx)``: probe a member once more before it is buried, with
+``news`` (what we heard of it) in front, else what we believe of it."""
 
 
 class Merger:
@@ -47,7 +53,8 @@ class Merger:
         awareness: local health, raised when we must refute a suspicion of ourselves.
         outbox: where news worth spreading is queued, and accusations go out.
         stats: the node's counters.
-        last_call: probes a suspect once more before its suspicion may expire.
+        last_call: probes a member once more before it is buried (a suspect, or one said to
+            have left).
     """
 
     __slots__ = (
@@ -60,6 +67,7 @@ class Merger:
         "_outbox",
         "_stats",
         "_token",
+        "departures",
         "outdated_about_us",
         "suspicions",
     )
@@ -85,26 +93,38 @@ class Merger:
         self._stats = stats
         self._last_call = last_call
         self.suspicions: dict[Addr, Suspicion] = {}
+        # Members said second-hand to have left, and at which incarnation, until they refute.
+        self.departures: dict[Addr, int] = {}
         self._token = 0
         # Set when an update showed that its sender holds an outdated suspicion of us.
         self.outdated_about_us = False
 
     def updates(
-        self, now: float, updates: Iterable[Update], fx: Effects, *, via_sync: bool = False
+        self,
+        now: float,
+        updates: Iterable[Update],
+        fx: Effects,
+        *,
+        src: Addr | None = None,
+        via_sync: bool = False,
     ) -> None:
-        """Apply a batch: gossip is spread further; synced state is not (its sender has it)."""
+        """Apply a batch sent by ``src``: gossip is spread further; synced state is not (its
+        sender has it)."""
         for update in updates:
             if via_sync and update.state == DEAD:
                 # Prefer to suspect: the member may be alive and able to refute (memberlist's
                 # rule for merged state), which is also how partitions heal.
                 member = self._members.get(update.addr)
                 if member is not None and member.counted:
-                    self.update(now, update.changed(state=SUSPECT), fx, spread=True)
+                    self.update(now, update.changed(state=SUSPECT), fx, spread=True, src=src)
                     continue
-            self.update(now, update, fx, spread=not via_sync)
+            self.update(now, update, fx, spread=not via_sync, src=src)
 
-    def update(self, now: float, update: Update, fx: Effects, *, spread: bool) -> bool:
-        """Apply one update; True if it made a member count that did not count before."""
+    def update(
+        self, now: float, update: Update, fx: Effects, *, spread: bool, src: Addr | None = None
+    ) -> bool:
+        """Apply one update, sent by ``src`` (None: we concluded it ourselves); True if it made
+        a member count that did not count before."""
         cfg = self._config
         if len(update.identity) > cfg.max_identity or (
             update.tags and _tags_size(update) > cfg.max_tags
@@ -133,7 +153,9 @@ class Merger:
                 # A tombstone, so that older news of this member cannot bring it back.
                 self._members.add(update, now)
             return False
-        if update.state == SUSPECT:
+        if update.state == LEFT and src != update.addr and member.counted:
+            self._departure(now, member, update, fx, spread)
+        elif update.state == SUSPECT:
             self._suspect(now, member, update, fx, spread)
         elif update.state == DEAD and (member.state == ALIVE or self._local.frozen(now)):
             # News of a death we never suspected may be stale: from the other side of a healed
@@ -179,7 +201,7 @@ class Merger:
             if now < suspicion.deadline - self._last_call_lead(suspicion):
                 return
             suspicion.calls_left -= 1
-            self._last_call(now, member.addr, fx)
+            self._last_call(now, member.addr, None, fx)
             self._schedule(suspicion, member, fx)
             return
         if now < suspicion.deadline:
@@ -191,6 +213,21 @@ class Merger:
         self._bury(
             now, member, member.changed(state=DEAD, origin=self._local.addr), fx, spread=True
         )
+
+    def departure_due(self, now: float, timer: DepartureCheck, fx: Effects) -> None:
+        """A member said second-hand to have left had its chance to refute: bury it as left,
+        unless it refuted (or left first-hand) meanwhile."""
+        if self.departures.get(timer.addr) != timer.incarnation:
+            return
+        if self._local.frozen(now):
+            # We were frozen: its refutation may be waiting in our input.
+            fx.timers.append(SetTimer(at=self._local.frozen_until, timer=timer))
+            return
+        del self.departures[timer.addr]
+        member = self._members.get(timer.addr)
+        if member is not None:
+            left = member.changed(state=LEFT, incarnation=timer.incarnation, origin=None)
+            self._bury(now, member, left, fx, spread=False)  # spread when first heard
 
     def reprieve(self, now: float, addr: Addr, fx: Effects) -> None:
         """The suspect answered our last call, yet no refutation reached us (lost, or the
@@ -226,6 +263,7 @@ class Merger:
             )
             self._members.put(update, now)
             self.suspicions.pop(update.addr, None)
+            self.departures.pop(update.addr, None)
             if joined:
                 self._order.add(update.addr)
                 fx.events.append(_joined(update))
@@ -292,9 +330,29 @@ class Merger:
         if spread:
             self._outbox.push(update)
 
+    def _departure(
+        self, now: float, member: Update, update: Update, fx: Effects, spread: bool
+    ) -> None:
+        """Second-hand news that ``member`` left: pass it on, and ask the member. A live one
+        refutes it (the news goes in front of our ping); a leaving one answers with its own
+        "left", which is final; one already gone does not answer and is buried when the
+        check comes due, a probe interval later."""
+        if update.incarnation < member.incarnation:
+            return
+        if self.departures.get(member.addr, -1) >= update.incarnation:
+            return
+        self.departures[member.addr] = update.incarnation
+        if spread:
+            self._outbox.push(update)
+        self._last_call(now, member.addr, update, fx)
+        at = now + self._awareness.scale(self._config.probe_interval)
+        check = DepartureCheck(addr=member.addr, incarnation=update.incarnation)
+        fx.timers.append(SetTimer(at=at, timer=check))
+
     def _bury(self, now: float, member: Update, update: Update, fx: Effects, spread: bool) -> None:
         if not member.counted or update.incarnation < member.incarnation:
             return
+        self.departures.pop(member.addr, None)
         state = LEFT if update.state == LEFT else DEAD
         self._members.put(
             member.changed(state=state, incarnation=update.incarnation, origin=None), now

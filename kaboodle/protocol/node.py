@@ -41,6 +41,7 @@ from .probe_order import ProbeOrder
 from .sync import StateSync
 from .timers import (
     AnnounceTick,
+    DepartureCheck,
     FingerprintCheck,
     GossipTick,
     ProbeDeadline,
@@ -102,16 +103,6 @@ class Node:
         )
         self._order = ProbeOrder(rng)
         self._outbox = Outbox(config, self._local, self.members, self._order, self.stats)
-        self._merge = Merger(
-            config=config,
-            local=self._local,
-            members=self.members,
-            order=self._order,
-            awareness=self._awareness,
-            outbox=self._outbox,
-            stats=self.stats,
-            last_call=lambda now, addr, fx: self._detector.ping(now, addr, fx, Purpose.LAST_CALL),
-        )
         self._detector = FailureDetector(
             config=config,
             local=self._local,
@@ -121,6 +112,16 @@ class Node:
             outbox=self._outbox,
             stats=self.stats,
             rng=rng,
+        )
+        self._merge = Merger(
+            config=config,
+            local=self._local,
+            members=self.members,
+            order=self._order,
+            awareness=self._awareness,
+            outbox=self._outbox,
+            stats=self.stats,
+            last_call=self._detector.last_call,
         )
         self._view = ViewWatch(config, self.members)
         self._sync = StateSync(
@@ -240,7 +241,7 @@ class Node:
         if kind in _CARRIERS:
             # Only members send these, so one from a stranger means our view is incomplete.
             stranger = src not in self.members
-            self._merge.updates(now, cast(Piggybacking, msg).updates, fx)
+            self._merge.updates(now, cast(Piggybacking, msg).updates, fx, src=src)
         if src not in self.members:  # what we send back must fit in what it sent
             self._outbox.answering(src, msg)
         handler = _HANDLERS.get(kind)
@@ -334,7 +335,7 @@ class Node:
             self._sync.welcome(now, src, fx)
 
     def _on_sync(self, now: float, src: Addr, msg: Sync, fx: Effects) -> None:
-        self._merge.updates(now, msg.members, fx, via_sync=True)
+        self._merge.updates(now, msg.members, fx, src=src, via_sync=True)
         self._sync.answer(now, src, msg, fx)
 
     def _on_probe_deadline(self, now: float, timer: ProbeDeadline, fx: Effects) -> None:
@@ -389,6 +390,7 @@ _at(ProbeTimeout, lambda node, now, timer, fx: node._detector.direct_timeout(tim
 _at(ProbeDeadline, Node._on_probe_deadline)
 _at(RelayTimeout, lambda node, now, timer, fx: node._detector.relay_timeout(timer.seq, fx))
 _at(SuspicionTimeout, lambda node, now, timer, fx: node._merge.suspicion_expired(now, timer, fx))
+_at(DepartureCheck, lambda node, now, timer, fx: node._merge.departure_due(now, timer, fx))
 _at(GossipTick, Node._on_gossip_tick)
 _at(PushPullTick, lambda node, now, timer, fx: node._sync.periodic(now, fx))
 _at(AnnounceTick, lambda node, now, timer, fx: node._announcer.tick(now, timer, fx))

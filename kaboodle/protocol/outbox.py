@@ -136,8 +136,11 @@ class Outbox:
                 fx.sends.append(Send(to=target, data=codec.encode(Gossip(updates=updates))))
 
     def belief_about(self, addr: Addr) -> Update | None:
-        """What a member must hear first from us: that we suspect or buried it (so it can
-        refute), or, when it is a stranger, who we are."""
+        """What a member must hear first from us: that we left (everyone, so that a member
+        checking second-hand news of it hears it from us), that we suspect or buried it (so it
+        can refute), or, when it is a stranger, who we are."""
+        if self._local.leaving:
+            return self._local.record
         member = self._members.get(addr)
         if member is None:
             return self._local.record

@@ -13,6 +13,7 @@ from .addr import Addr
 
 __all__ = [
     "AnnounceTick",
+    "DepartureCheck",
     "FingerprintCheck",
     "GossipTick",
     "ProbeDeadline",
@@ -65,6 +66,14 @@ class SuspicionTimeout:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DepartureCheck:
+    """Second-hand news that ``addr`` left at ``incarnation`` was not refuted in time."""
+
+    addr: Addr
+    incarnation: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GossipTick:
     """Send queued updates to a few random members."""
 
@@ -102,6 +111,7 @@ Timer = (
     | ProbeDeadline
     | RelayTimeout
     | SuspicionTimeout
+    | DepartureCheck
     | GossipTick
     | PushPullTick
     | AnnounceTick
