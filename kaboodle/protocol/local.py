@@ -13,11 +13,12 @@ from typing import Any
 
 from .addr import Addr
 from .awareness import Awareness
+from .codec import MAX_TAGS
 from .config import Config
 from .members import MemberTable
 from .messages import MemberState, Tags, Update
 
-__all__ = ["LocalMember", "check_identity"]
+__all__ = ["LocalMember", "check_identity", "check_tags", "tags_size"]
 
 
 class LocalMember:
@@ -135,8 +136,23 @@ def check_identity(identity: bytes, tags: Tags, config: Config) -> None:
         raise ValueError(
             f"identity is {len(identity)} bytes; at most {config.max_identity} are allowed"
         )
-    size = sum(len(k.encode()) + len(v.encode()) for k, v in tags)
+    check_tags(tags, config)
+
+
+def check_tags(tags: Tags, config: Config) -> None:
+    """Raise ValueError unless ``tags`` are within ``config.max_tags`` bytes (and the codec's
+    count of tags) and are sorted pairs with unique keys; the message names size and cap."""
+    size = tags_size(tags)
     if size > config.max_tags:
         raise ValueError(f"tags take {size} bytes; at most {config.max_tags} are allowed")
+    # Within the byte cap there is room for more tags than a receiver's decoder takes: every
+    # datagram carrying such a record would be dropped whole, by everyone.
+    if len(tags) > MAX_TAGS:
+        raise ValueError(f"{len(tags)} tags; at most {MAX_TAGS} are allowed")
     if list(tags) != sorted(dict(tags).items()):
         raise ValueError("tags must be (key, value) pairs sorted by key, each key once")
+
+
+def tags_size(tags: Tags) -> int:
+    """What ``config.max_tags`` counts: the UTF-8 bytes of the keys and values together."""
+    return sum(len(k.encode()) + len(v.encode()) for k, v in tags)

@@ -21,7 +21,7 @@ from .awareness import Awareness
 from .config import Config
 from .effects import Effects, SetTimer
 from .events import PeerFailed, PeerJoined, PeerLeft, PeerSuspected, PeerUpdated
-from .local import LocalMember
+from .local import LocalMember, tags_size
 from .members import MemberTable
 from .messages import Gossip, MemberState, Update
 from .outbox import Outbox
@@ -127,7 +127,7 @@ class Merger:
         a member count that did not count before."""
         cfg = self._config
         if len(update.identity) > cfg.max_identity or (
-            update.tags and _tags_size(update) > cfg.max_tags
+            update.tags and tags_size(update.tags) > cfg.max_tags
         ):
             self._stats["dropped:update-too-large"] += 1
             return False
@@ -416,7 +416,3 @@ def _joined(update: Update) -> PeerJoined:
     return PeerJoined(
         addr=update.addr, identity=update.identity, incarnation=update.incarnation, tags=update.tags
     )
-
-
-def _tags_size(update: Update) -> int:
-    return sum(len(k) + len(v) for k, v in update.tags)
