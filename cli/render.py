@@ -22,6 +22,7 @@ __all__ = [
     "latency_text",
     "peers_table",
     "summary_line",
+    "tags_text",
     "watch_screen",
 ]
 
@@ -54,6 +55,11 @@ def latency_text(latency_ms: float | None) -> str:
     return f"{latency_ms:.2f} ms" if latency_ms < 100 else f"{latency_ms:.0f} ms"
 
 
+def tags_text(tags: Mapping[str, str], none: str = "(none)") -> str:
+    """``role=web zone=a``, sorted by key; ``none`` when there are no tags."""
+    return " ".join(f"{k}={v}" for k, v in sorted(tags.items())) or none
+
+
 def _counted(view: Mapping[str, Any]) -> int:
     return sum(1 for p in view["peers"] if p["state"] in ("alive", "suspect"))
 
@@ -82,7 +88,7 @@ def peers_table(view: Mapping[str, Any]) -> Table:
             "-" if incarnation is None else str(incarnation),
         ]
         if with_tags:
-            row.append(Text(" ".join(f"{k}={v}" for k, v in sorted(peer["tags"].items()))))
+            row.append(Text(tags_text(peer["tags"], none="")))
         table.add_row(*row)
     return table
 
@@ -121,6 +127,10 @@ def event_line(record: Mapping[str, Any], when: float | None = None) -> Text:
         line.append_text(identity_text(record.get("identity"), record["identity_b64"]))
     if record.get("state") and kind == "updated":
         line.append(f"  {record['state']}", style=_STATE_STYLES.get(record["state"], ""))
+        old = record.get("old_tags")
+        if old is not None and old != record["tags"]:
+            line.append(f"  tags {tags_text(record['tags'])}")
+            line.append(f"  (were {tags_text(old)})", style="dim")
     if "message" in record:
         line.append(f"  {record['message']}")
     return line

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from kaboodle.protocol.addr import Addr
+from kaboodle.protocol.coordinate import MAX_DIMENSIONS, Coordinate
 from kaboodle.protocol.messages import (
     Ack,
     Announce,
@@ -55,6 +56,18 @@ def update_lists(max_size: int = 6) -> st.SearchStrategy[tuple[Update, ...]]:
     return st.lists(updates(), max_size=max_size).map(tuple)
 
 
+def coordinates() -> st.SearchStrategy[Coordinate]:
+    """Coordinates whose values survive float32 on the wire (NaN left out: it equals nothing)."""
+    f32 = st.floats(width=32, allow_nan=False)
+    return st.builds(
+        Coordinate,
+        vec=st.lists(f32, min_size=1, max_size=MAX_DIMENSIONS).map(tuple),
+        error=f32,
+        adjustment=f32,
+        height=f32,
+    )
+
+
 def messages(max_updates: int = 6) -> st.SearchStrategy[Message]:
     """Every message type, with field values across their whole wire range."""
     seqs = st.integers(0, U64)
@@ -74,7 +87,14 @@ def messages(max_updates: int = 6) -> st.SearchStrategy[Message]:
     return st.one_of(
         st.builds(Ping, seq=seqs, updates=ups),
         st.builds(PingReq, seq=seqs, target=addrs(), updates=ups),
-        st.builds(Ack, seq=seqs, fingerprint=u32s, members=u32s, updates=ups),
+        st.builds(
+            Ack,
+            seq=seqs,
+            fingerprint=u32s,
+            members=u32s,
+            coordinate=st.none() | coordinates(),
+            updates=ups,
+        ),
         st.builds(Nack, seq=seqs, updates=ups),
         st.builds(Gossip, updates=ups),
         st.builds(Announce, member=updates()),

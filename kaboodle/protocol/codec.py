@@ -5,7 +5,7 @@ A datagram is ``b"KB"``, one version byte (:data:`PROTOCOL_VERSION`) and one msg
 
     Ping        [0, seq, updates]
     PingReq     [1, seq, target, updates]
-    Ack         [2, seq, fingerprint, members, updates]
+    Ack         [2, seq, fingerprint, members, coordinate, updates]
     Nack        [3, seq, updates]
     Gossip      [4, updates]
     Announce    [5, update]
@@ -19,7 +19,8 @@ A datagram is ``b"KB"``, one version byte (:data:`PROTOCOL_VERSION`) and one msg
 is one bin of 6 or 18 bytes: the IP octets, then the port big-endian. ``identity`` and a
 probe's ``padding`` are bin, tags
 are str, ``reply`` is a bool; seq, nonce, exchange and incarnation are uint64, fingerprints and
-member counts uint32.
+member counts uint32. A coordinate is nil or one bin of little-endian float32s: the Euclidean
+components, then height, error and adjustment (so 4 x (dimensions + 3) bytes).
 
 :func:`decode` accepts any bytes and raises only :class:`DecodeError`, whose ``reason`` is one of
 :data:`DROP_REASONS`, so that a receiver can count what it drops without trusting its peers.
@@ -27,6 +28,7 @@ member counts uint32.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from enum import IntEnum
 from itertools import pairwise
@@ -35,6 +37,7 @@ from typing import Any
 import msgpack
 
 from .addr import Addr
+from .coordinate import MAX_DIMENSIONS, Coordinate
 from .messages import (
     Ack,
     Announce,
@@ -167,6 +170,13 @@ def _update_fields(update: Update) -> list[Any]:
     ]
 
 
+def _coordinate_bytes(coordinate: Coordinate | None) -> bytes | None:
+    if coordinate is None:
+        return None
+    values = (*coordinate.vec, coordinate.height, coordinate.error, coordinate.adjustment)
+    return struct.pack(f"<{len(values)}f", *values)
+
+
 def _ups(updates: tuple[Update, ...]) -> list[Any]:
     return [_update_fields(update) for update in updates]
 
@@ -174,7 +184,14 @@ def _ups(updates: tuple[Update, ...]) -> list[Any]:
 _ENCODERS: dict[type, Callable[[Any], list[Any]]] = {
     Ping: lambda m: [0, m.seq, _ups(m.updates)],
     PingReq: lambda m: [1, m.seq, _addr_bytes(m.target), _ups(m.updates)],
-    Ack: lambda m: [2, m.seq, m.fingerprint, m.members, _ups(m.updates)],
+    Ack: lambda m: [
+        2,
+        m.seq,
+        m.fingerprint,
+        m.members,
+        _coordinate_bytes(m.coordinate),
+        _ups(m.updates),
+    ],
     Nack: lambda m: [3, m.seq, _ups(m.updates)],
     Gossip: lambda m: [4, _ups(m.updates)],
     Announce: lambda m: [5, _update_fields(m.member)],
@@ -351,6 +368,20 @@ def _update(item: Any) -> Update:
     return update
 
 
+def _coordinate(raw: Any) -> Coordinate | None:
+    if raw is None:
+        return None
+    if type(raw) is not bytes:
+        raise _malformed(f"expected a coordinate, got {type(raw).__name__}")
+    count, rest = divmod(len(raw), 4)
+    if rest or not 4 <= count <= MAX_DIMENSIONS + 3:
+        raise _invalid(f"a coordinate of {len(raw)} bytes")
+    # Values are taken as sent, NaN included: whether they are plausible is for the receiver
+    # to judge (and count), not a reason to drop the ack they came on.
+    *vec, height, error, adjustment = struct.unpack(f"<{count}f", raw)
+    return Coordinate(vec=tuple(vec), error=error, adjustment=adjustment, height=height)
+
+
 def _updates(raw: Any) -> tuple[Update, ...]:
     if type(raw) is not list:
         raise _malformed("expected an updates array")
@@ -380,12 +411,13 @@ _DECODERS: tuple[tuple[int, Callable[[list[Any]], Message]], ...] = (
     (3, lambda b: Ping(seq=_uint(b[1], _U64), updates=_updates(b[2]))),
     (4, lambda b: PingReq(seq=_uint(b[1], _U64), target=_addr(b[2]), updates=_updates(b[3]))),
     (
-        5,
+        6,
         lambda b: Ack(
             seq=_uint(b[1], _U64),
             fingerprint=_uint(b[2], _U32),
             members=_uint(b[3], _U32),
-            updates=_updates(b[4]),
+            coordinate=_coordinate(b[4]),
+            updates=_updates(b[5]),
         ),
     ),
     (3, lambda b: Nack(seq=_uint(b[1], _U64), updates=_updates(b[2]))),

@@ -118,9 +118,17 @@ class Config:
     max_tags: int = 512
     """Largest tags accepted: the sum of the UTF-8 lengths of keys and values."""
 
+    proximity: bool = True
+    """Keep a Vivaldi network coordinate, carried on acks (46 bytes each), for RTT estimates
+    between any two members; off, acks carry none and coordinates of others are ignored."""
+
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
+            if isinstance(f.default, bool):
+                if not isinstance(value, bool):
+                    raise ValueError(f"Config.{f.name} must be True or False, not {value!r}")
+                continue
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ValueError(f"Config.{f.name} must be a number, not {value!r}")
             if not math.isfinite(value) or value < 0:

@@ -4,7 +4,8 @@ Each protocol period the node probes one member: a direct ping, then after the p
 ping-reqs through a few others, who answer with the target's ack or with a nack. A probe that
 ends its period unanswered names its target to the caller, who raises the suspicion (the
 suspicion itself runs in :mod:`.merge`); an answered probe is handed back the same way, so the
-caller can repair its view or reprieve a suspect.
+caller can repair its view or reprieve a suspect. The round trip of every direct ack is a
+sample for this node's network coordinate (:mod:`.proximity`), so proximity costs no datagram.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .members import MemberTable
 from .messages import Ack, MemberState, Nack, Ping, PingReq, Update
 from .outbox import Outbox
 from .probe_order import ProbeOrder
+from .proximity import Proximity
 from .timers import ProbeDeadline, ProbeTick, ProbeTimeout, RelayTimeout, ReprobeTick
 
 __all__ = ["FailureDetector", "PingRecord", "Purpose"]
@@ -85,6 +87,7 @@ class FailureDetector:
         "_rng",
         "_seq",
         "_stats",
+        "proximity",
     )
 
     def __init__(
@@ -112,6 +115,8 @@ class FailureDetector:
         self._last_stranger_contact = float("-inf")
         self._pings: dict[int, PingRecord] = {}
         self._relays: dict[int, tuple[Addr, int]] = {}  # our seq -> (requester, its seq)
+        self.proximity = Proximity(rng, stats) if config.proximity else None
+        """This node's network coordinate and its peers', or None when proximity is off."""
 
     def tick(self, now: float, timer: ProbeTick, fx: Effects) -> None:
         """The protocol period: set the next tick (stretched by local health) and probe the
@@ -166,6 +171,16 @@ class FailureDetector:
         """Ping ``target`` once more before it is buried, ``news`` of it in front."""
         self.ping(now, target, fx, Purpose.LAST_CALL, first=news)
 
+    def answer(self, src: Addr, ping: Ping, fx: Effects) -> None:
+        """Ack ``ping`` from ``src``, with our coordinate for its round trip to test."""
+        coordinate = self.proximity.coordinate if self.proximity is not None else None
+        self._outbox.ack(src, ping.seq, fx, coordinate=coordinate)
+
+    def forget_coordinates(self) -> None:
+        """Drop the coordinates of those who are no longer members (bounded by the table)."""
+        if self.proximity is not None:
+            self.proximity.retain(self._members.counts)
+
     def relay(self, now: float, src: Addr, msg: PingReq, fx: Effects) -> None:
         """Probe ``msg.target`` for ``src`` and answer it with the ack, or a nack in time."""
         # Only for members we know (alive or buried: a healing partition), and only to
@@ -210,7 +225,11 @@ class FailureDetector:
         if record.purpose is Purpose.PROBE:
             self._awareness.apply(-1)
         if src == record.target:
-            fx.events.append(RoundTrip(addr=src, seconds=now - record.sent_at))
+            rtt = now - record.sent_at
+            fx.events.append(RoundTrip(addr=src, seconds=rtt))
+            proximity = self.proximity
+            if proximity is not None and msg.coordinate is not None and self._local.is_peer(src):
+                proximity.observe(src, msg.coordinate, rtt)
         return record
 
     def nacked(self, msg: Nack) -> None:

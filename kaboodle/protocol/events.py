@@ -31,13 +31,18 @@ class PeerJoined:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PeerUpdated:
-    """A live member changed its identity or tags, or refuted a suspicion."""
+    """A live member changed its identity or tags, or refuted a suspicion.
+
+    ``tags`` are the member's tags now, ``old_tags`` what they were before this update (equal
+    when only the identity changed or a suspicion was refuted).
+    """
 
     addr: Addr
     identity: bytes
     incarnation: int
     state: MemberState
     tags: Tags = ()
+    old_tags: Tags = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -275,6 +275,7 @@ class Merger:
                         incarnation=update.incarnation,
                         state=ALIVE,
                         tags=update.tags,
+                        old_tags=member.tags,
                     )
                 )
         if spread:

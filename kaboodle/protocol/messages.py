@@ -11,6 +11,7 @@ from enum import IntEnum
 from typing import Any
 
 from .addr import Addr
+from .coordinate import Coordinate
 
 __all__ = [
     "Ack",
@@ -85,11 +86,13 @@ class PingReq:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Ack:
-    """The answer to a ping, carrying the sender's fingerprint and member count for repair."""
+    """The answer to a ping, carrying the sender's fingerprint and member count for repair, and
+    its network coordinate (None when proximity is off), which the ping's round trip tests."""
 
     seq: int
     fingerprint: int
     members: int
+    coordinate: Coordinate | None = None
     updates: tuple[Update, ...] = ()
 
 

@@ -123,6 +123,8 @@ class Node:
             stats=self.stats,
             last_call=self._detector.last_call,
         )
+        self.proximity = self._detector.proximity
+        """This node's network coordinate and its peers' (None when proximity is off)."""
         self._view = ViewWatch(config, self.members)
         self._sync = StateSync(
             config=config,
@@ -192,6 +194,7 @@ class Node:
             "pings": pings,
             "relays": relays,
             "suspicions": len(self._merge.suspicions),
+            "coordinates": len(self.proximity.peers) if self.proximity else 0,
         }
 
     # ----------------------------------------------------------- entry points
@@ -353,6 +356,7 @@ class Node:
         fx.timers.append(SetTimer(at=now + ttl / 2, timer=ReapTick()))
         for addr in self.members.reap(now, ttl, keep=self.addr):
             self._outbox.discard(addr)
+        self._detector.forget_coordinates()
 
     def _after(self, now: float, before: tuple[int, int], fx: Effects) -> None:
         if self.members.digest() != before:
@@ -377,7 +381,7 @@ def _at(kind: type[T], handler: Callable[[Node, float, T, Effects], None]) -> No
     _TIMERS[kind] = handler
 
 
-_on(Ping, lambda node, now, src, msg, fx: node._outbox.ack(src, msg.seq, fx))
+_on(Ping, lambda node, now, src, msg, fx: node._detector.answer(src, msg, fx))
 _on(PingReq, lambda node, now, src, msg, fx: node._detector.relay(now, src, msg, fx))
 _on(Ack, Node._on_ack)
 _on(Nack, lambda node, now, src, msg, fx: node._detector.nacked(msg))

@@ -14,6 +14,7 @@ from . import codec
 from .addr import Addr
 from .broadcasts import BroadcastQueue
 from .config import Config
+from .coordinate import Coordinate
 from .effects import Effects, Send
 from .local import LocalMember
 from .members import MemberTable
@@ -117,12 +118,24 @@ class Outbox:
             self._question_size = len(codec.encode(self._question))  # type: ignore[arg-type]
         return self._question_size
 
-    def ack(self, to: Addr, seq: int, fx: Effects, first: Update | None = None) -> None:
-        """Answer ping ``seq`` from ``to`` with our fingerprint and member count."""
+    def ack(
+        self,
+        to: Addr,
+        seq: int,
+        fx: Effects,
+        first: Update | None = None,
+        coordinate: Coordinate | None = None,
+    ) -> None:
+        """Answer ping ``seq`` from ``to`` with our fingerprint and member count (and our
+        coordinate, when it is given)."""
         members = self._members
-        self.send(
-            to, Ack(seq=seq, fingerprint=members.fingerprint(), members=members.counted), fx, first
+        ack = Ack(
+            seq=seq,
+            fingerprint=members.fingerprint(),
+            members=members.counted,
+            coordinate=coordinate,
         )
+        self.send(to, ack, fx, first)
 
     def gossip(self, fanout: int, fx: Effects, *, first: Update | None = None) -> None:
         """Send queued updates to ``fanout`` random peers, a Gossip datagram each; ``first``
@@ -163,7 +176,13 @@ def _with_updates(msg: Piggybacking, updates: tuple[Update, ...]) -> Piggybackin
     if isinstance(msg, Ping):
         return Ping(seq=msg.seq, updates=updates)
     if isinstance(msg, Ack):
-        return Ack(seq=msg.seq, fingerprint=msg.fingerprint, members=msg.members, updates=updates)
+        return Ack(
+            seq=msg.seq,
+            fingerprint=msg.fingerprint,
+            members=msg.members,
+            coordinate=msg.coordinate,
+            updates=updates,
+        )
     if isinstance(msg, PingReq):
         return PingReq(seq=msg.seq, target=msg.target, updates=updates)
     if isinstance(msg, Nack):

@@ -201,10 +201,12 @@ def event_json(event: Event) -> dict[str, Any] | None:
     out: dict[str, Any] = {"event": kind, "addr": str(event.addr)}
     out["identity"], out["identity_b64"] = identity_json(event.identity)
     out["incarnation"] = event.incarnation
-    if isinstance(event, PeerUpdated):
-        out["state"] = event.state.name.lower()
-    if isinstance(event, PeerJoined | PeerUpdated):
+    if isinstance(event, PeerJoined):
         out["tags"] = dict(event.tags)
+    elif isinstance(event, PeerUpdated):
+        out["state"] = event.state.name.lower()
+        out["tags"] = dict(event.tags)
+        out["old_tags"] = dict(event.old_tags)
     return out
 
 
