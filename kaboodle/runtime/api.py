@@ -17,6 +17,7 @@ from kaboodle.protocol.addr import Addr
 from kaboodle.protocol.config import MIN_DATAGRAM, Config
 from kaboodle.protocol.discovery import FoundMember, probe_datagram, read_probe_reply
 from kaboodle.protocol.events import Event, PeerJoined, RoundTrip
+from kaboodle.protocol.local import check_tags
 from kaboodle.protocol.messages import Tags
 from kaboodle.protocol.node import Node
 
@@ -47,7 +48,9 @@ class Kaboodle:
         seeds: ``host:port`` of members to join through where multicast does not reach; a
             host may be a DNS name (A or AAAA records, resolved again every 30 s).
         config: protocol settings (default: the LAN profile).
-        tags: small str -> str metadata that others see.
+        tags: small str -> str metadata that others see: at most ``config.max_tags`` bytes
+            (512 by default), counting the UTF-8 bytes of keys and values; change them
+            while running with :meth:`set_tags`.
         unicast_port: the port of the member socket (default: an ephemeral port).
         keys: encryption keys (16, 24 or 32 bytes, or their base64 text); the first seals
             what this node sends, every one is tried on what it receives. Without keys,
@@ -87,7 +90,7 @@ class Kaboodle:
         self._identity = identity.encode() if isinstance(identity, str) else bytes(identity)
         self._seeds: tuple[Seed, ...] = tuple(parse_seed(s) for s in seeds)
         self._config = config or Config.lan()
-        self._tags: Tags = tuple(sorted((tags or {}).items()))
+        self._tags = _tags_of(tags or {}, self._config)
         self._unicast_port = unicast_port
         self._runner: NodeRunner | None = None
         self._iface: Interface | None = None
@@ -194,6 +197,11 @@ class Kaboodle:
         return self._runner.node.identity if self._runner else self._identity
 
     @property
+    def tags(self) -> dict[str, str]:
+        """This node's tags (a copy: change them with :meth:`set_tags`)."""
+        return dict(self._runner.node.tags if self._runner else self._tags)
+
+    @property
     def port(self) -> int:
         """The discovery port."""
         return self._port
@@ -280,6 +288,24 @@ class Kaboodle:
             self._identity = value
             return
         self._runner.perform(self._runner.node.set_identity(self._runner.now, value))
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        """Replace this node's tags; while running, the mesh hears of it as an update (a new
+        incarnation), and members report it as ``PeerUpdated`` with the old and new tags.
+        Before ``start()``, these are the tags it starts with. Tags are not in the
+        fingerprint, so changing them changes no fingerprint.
+
+        Raises:
+            ValueError: a key or value that is not a string, or tags over
+                ``config.max_tags`` bytes (the UTF-8 bytes of keys and values together); the
+                tags are then unchanged.
+        """
+        value = _tags_of(tags, self._config)
+        if self._runner is None:
+            self._tags = value
+            return
+        node = self._runner.node
+        self._runner.perform(node.set_identity(self._runner.now, node.identity, value))
 
     def install_key(self, key: bytes | str) -> None:
         """Install an encryption key (raw bytes or base64 text): it is tried on what arrives
@@ -412,6 +438,20 @@ class Kaboodle:
             if strangers:
                 runner.perform(runner.node.contact(runner.now, strangers))
             await asyncio.sleep(_SEED_REFRESH)
+
+
+def _tags_of(tags: Mapping[str, str], config: Config) -> Tags:
+    """``tags`` as the protocol keeps them (sorted pairs), checked against ``config``'s cap.
+
+    Raises:
+        ValueError: a key or value is not a string, or the tags exceed the cap.
+    """
+    for key, value in tags.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise ValueError(f"tag keys and values must be strings, not {key!r}: {value!r}")
+    pairs = tuple(sorted(tags.items()))
+    check_tags(pairs, config)
+    return pairs
 
 
 def _key(key: bytes | str) -> bytes:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -82,6 +82,15 @@ class BlockingKaboodle:
     def set_identity(self, identity: bytes | str) -> None:
         """See :meth:`Kaboodle.set_identity`."""
         self._call(lambda: self._kb.set_identity(identity))
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """See :attr:`Kaboodle.tags`."""
+        return self._call(lambda: self._kb.tags)
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        """See :meth:`Kaboodle.set_tags`."""
+        self._call(lambda: self._kb.set_tags(tags))
 
     def ping_addrs(self, addrs: Iterable[Addr | str], timeout: float | None = 10.0) -> None:
         """See :meth:`Kaboodle.ping_addrs`."""
