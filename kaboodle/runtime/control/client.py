@@ -67,11 +67,12 @@ async def request(
 
     Args:
         path: the control socket (from :func:`locate`, or given by the user).
-        cmd: ``info``, ``peers``, ``fingerprint``, ``leave``, ``keys``, ``key-install``,
-            ``key-use``, ``key-remove`` or ``key-verify`` (docs/cli.md).
+        cmd: ``info``, ``peers``, ``fingerprint``, ``tags``, ``leave``, ``keys``,
+            ``key-install``, ``key-use``, ``key-remove`` or ``key-verify`` (docs/cli.md).
         port: the discovery port, for error messages.
         timeout: seconds to wait for the whole exchange (``leave`` waits for the node to go).
-        fields: the request's other fields (``key``, ``incoming``, ``outgoing``).
+        fields: the request's other fields (``key``, ``incoming``, ``outgoing``, ``set``,
+            ``delete``).
 
     Raises:
         NodeNotRunningError: nobody serves the socket (missing or stale).

@@ -287,6 +287,8 @@ class ControlServer:
                 "fingerprint": fingerprint_text(kb.fingerprint()),
                 "members": len(kb.peers()),
             }
+        if cmd == "tags":
+            return self._tags(req)
         return _error(f"unknown command {cmd!r} (known: {', '.join(_COMMANDS)})")
 
     def _keys(self, cmd: str, req: dict[str, Any]) -> dict[str, Any]:
@@ -308,6 +310,27 @@ class ControlServer:
         except ValueError as exc:
             return _error(str(exc))
         return {"ok": True, **keys_json(kb)}
+
+    def _tags(self, req: dict[str, Any]) -> dict[str, Any]:
+        """The node's tags, after the change if the request asks for one: ``set`` (an object
+        of strings) adds or replaces tags, ``delete`` (a list of keys) removes them."""
+        kb = self._kb
+        changes, deletions = req.get("set", {}), req.get("delete", [])
+        if not isinstance(changes, dict):
+            return _error('"set" must be an object of KEY: VALUE strings')
+        if not isinstance(deletions, list) or not all(isinstance(k, str) for k in deletions):
+            return _error('"delete" must be a list of keys')
+        # Which of the two would win is no rule anyone should have to remember.
+        both = sorted(changes.keys() & set(deletions))
+        if both:
+            return _error(f"tag {both[0]!r} is both set and deleted")
+        if changes or deletions:
+            kept = {k: v for k, v in kb.tags.items() if k not in deletions}
+            try:
+                kb.set_tags(kept | changes)
+            except ValueError as exc:
+                return _error(str(exc))
+        return {"ok": True, "tags": dict(kb.tags)}
 
     async def _watch(self, writer: asyncio.StreamWriter, interval: object) -> None:
         if not isinstance(interval, int | float) or isinstance(interval, bool):
@@ -358,7 +381,7 @@ _KEY_ACTIONS: dict[str, Callable[[ObservedNode, str], None]] = {
     "key-remove": lambda kb, key: kb.remove_key(key),
 }
 _KEY_COMMANDS = ("keys", *_KEY_ACTIONS, "key-verify")
-_COMMANDS = ("info", "peers", "fingerprint", "watch", "leave", *_KEY_COMMANDS)
+_COMMANDS = ("info", "peers", "fingerprint", "tags", "watch", "leave", *_KEY_COMMANDS)
 
 
 def _check_directory(directory: Path) -> None:

@@ -78,6 +78,15 @@ class ObservedNode(Protocol):
         """The network interface the node uses."""
         ...
 
+    @property
+    def tags(self) -> Mapping[str, str]:
+        """The node's tags."""
+        ...
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        """Replace the node's tags (ValueError over the cap)."""
+        ...
+
     def fingerprint(self) -> int:
         """The fingerprint of the node's view."""
         ...
