@@ -28,8 +28,9 @@ from .options import (
 )
 from .paths import prepare_runtime_dir, socket_path
 from .secrets import keys_from, refuse_key_flag
+from .tags import parse_tags
 
-__all__ = ["join", "parse_tags", "split_seeds"]
+__all__ = ["join", "split_seeds"]
 
 
 class Profile(StrEnum):
@@ -43,31 +44,6 @@ class Profile(StrEnum):
 def split_seeds(values: list[str] | None) -> list[str]:
     """Seeds from repeated ``--seed`` flags or ``KABOODLE_SEEDS`` (spaces or commas apart)."""
     return [part for value in values or () for part in value.replace(",", " ").split()]
-
-
-def parse_tags(values: list[str] | None) -> dict[str, str]:
-    """``KEY=VALUE`` flags as a dict.
-
-    Raises:
-        CliError: a flag without ``=`` or with an empty key, or a key given twice (exit 2).
-    """
-    tags: dict[str, str] = {}
-    for value in values or ():
-        key, sep, text = value.partition("=")
-        if not sep or not key:
-            raise CliError(
-                f"invalid value for '--tag': {value!r} is not KEY=VALUE",
-                ExitCode.USAGE,
-                "kaboodle join",
-            )
-        if key in tags:
-            raise CliError(
-                f"invalid value for '--tag': {key!r} is given twice",
-                ExitCode.USAGE,
-                "kaboodle join",
-            )
-        tags[key] = text
-    return tags
 
 
 def join(
@@ -98,7 +74,12 @@ def join(
     ] = Profile.lan,
     tag: Annotated[
         list[str] | None,
-        typer.Option("--tag", "-t", metavar="KEY=VALUE", help="Metadata others see; repeatable."),
+        typer.Option(
+            "--tag",
+            "-t",
+            metavar="KEY=VALUE",
+            help="Metadata others see (512 bytes in all by default); repeatable.",
+        ),
     ] = None,
     log_level: Annotated[
         LogLevel, typer.Option("--log-level", case_sensitive=False, help="Least severe log record.")
@@ -133,7 +114,7 @@ def join(
     configure_logging(log_level, json_logs)
     refuse_key_flag(key, "kaboodle join")
     keys = keys_from(key_file, "kaboodle join")
-    tags = parse_tags(tag)
+    tags = parse_tags(tag, "--tag", "kaboodle join")
     try:
         kb = Kaboodle(
             port=port,

@@ -12,6 +12,7 @@ from .keys import keys_app
 from .leave import leave
 from .peers import fingerprint, peers
 from .probe import probe
+from .tags import tags
 from .watch import watch
 
 __all__ = ["app"]
@@ -31,6 +32,7 @@ app.command()(join)
 app.command()(peers)
 app.command()(probe)
 app.command()(fingerprint)
+app.command()(tags)
 app.command()(watch)
 app.command()(leave)
 app.add_typer(keys_app)

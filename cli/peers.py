@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any
 
 import typer
@@ -10,6 +11,7 @@ from rich.console import Console
 
 from . import render
 from .client import ask
+from .errors import CliError, ExitCode
 from .options import (
     DEFAULT_PORT,
     InterfaceOption,
@@ -23,6 +25,7 @@ from .options import (
     TimeoutOption,
 )
 from .probe import discover, probe_view
+from .tags import split_pairs
 
 __all__ = ["fingerprint", "peers"]
 
@@ -37,6 +40,15 @@ def peers(
             "--state", case_sensitive=False, help="Only members in this state; repeatable."
         ),
     ] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tag",
+            metavar="KEY=REGEX",
+            help="Only members whose tag KEY matches REGEX in full (a missing tag is empty); "
+            "repeatable, all must match.",
+        ),
+    ] = None,
     probe: ProbeOption = False,
     interface: InterfaceOption = None,
     timeout: TimeoutOption = 5.0,
@@ -45,6 +57,7 @@ def peers(
     label: LabelOption = "",
 ) -> None:
     """Show the members the local node knows, self included, and its fingerprint."""
+    wanted_tags = _tag_filters(tag)
     view: dict[str, Any]
     if probe:
         view = probe_view(discover(port, interface, timeout, key_file, label))
@@ -53,12 +66,38 @@ def peers(
     if state:
         wanted = {s.value for s in state}
         view["peers"] = [p for p in view["peers"] if p["state"] in wanted]
+    if wanted_tags:
+        view["peers"] = [
+            p
+            for p in view["peers"]
+            if all(rx.fullmatch(p["tags"].get(key, "")) for key, rx in wanted_tags)
+        ]
     if as_json:
         typer.echo(json.dumps(view))
         return
     console = Console(highlight=False)
     console.print(render.peers_table(view))
     console.print(render.summary_line(view), soft_wrap=True)
+
+
+def _tag_filters(values: list[str] | None) -> list[tuple[str, re.Pattern[str]]]:
+    """``--tag KEY=REGEX`` flags as compiled filters, Serf's way: the regular expression must
+    match the whole value, and a member without the tag has the empty value.
+
+    Raises:
+        CliError: not KEY=REGEX, or not a regular expression (exit 2).
+    """
+    filters = []
+    for key, pattern in split_pairs(values, "--tag", "kaboodle peers"):
+        try:
+            filters.append((key, re.compile(pattern)))
+        except re.error as exc:
+            raise CliError(
+                f"invalid value for '--tag': {pattern!r} is not a regular expression ({exc})",
+                ExitCode.USAGE,
+                "kaboodle peers",
+            ) from None
+    return filters
 
 
 def fingerprint(
