@@ -52,6 +52,24 @@ def run(
     )
 
 
+def one_line_error(stderr: str) -> str:
+    """The error a command printed, checked to be the one documented line."""
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def fake_ask(view: dict[str, Any]) -> Any:
+    """A stand-in for ``cli.peers.ask`` that answers "peers" with (a copy of) ``view``."""
+
+    def ask(port: int, socket: Path | None, cmd: str, **kwargs: Any) -> dict[str, Any]:
+        assert cmd == "peers"
+        return json.loads(json.dumps(view))
+
+    return ask
+
+
 def run_json(*args: str, env: Mapping[str, str]) -> Any:
     """Run ``kaboodle ARGS`` that must succeed and print one JSON document; return it."""
     done = run(*args, env=env)

@@ -19,12 +19,12 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import KABOODLE, JoinProcess, cli_env, run, run_json
+from cli_helpers import KABOODLE, JoinProcess, fake_ask, one_line_error, run, run_json
 from typer.testing import CliRunner
 from waiting import free_port, wait_until
 
@@ -34,45 +34,6 @@ from cli.main import app
 from kaboodle import Addr, FoundMember, Kaboodle
 
 FINGERPRINT = re.compile(r"0x[0-9a-f]{8}")
-
-
-@pytest.fixture
-def rundir() -> Iterator[Path]:
-    """A short runtime directory of the test's own (a Unix socket path has 107 bytes)."""
-    path = Path(tempfile.mkdtemp(prefix="kbt-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def env(rundir: Path) -> dict[str, str]:
-    return cli_env(rundir)
-
-
-@pytest.fixture
-def runner(rundir: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    for name in list(os.environ):
-        if name.startswith("KABOODLE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("KABOODLE_RUNTIME_DIR", str(rundir))
-    monkeypatch.setenv("COLUMNS", "200")
-    return CliRunner()
-
-
-@pytest.fixture
-def nodes() -> Iterator[list[JoinProcess]]:
-    """Node processes a test starts; all are ended, whatever happens."""
-    started: list[JoinProcess] = []
-    yield started
-    for node in started:
-        node.stop()
-
-
-def one_line_error(stderr: str) -> str:
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("error: ")
-    return lines[0]
 
 
 VIEW: dict[str, Any] = {
@@ -205,14 +166,6 @@ def test_no_matching_interface_lists_the_ones_that_exist(runner: CliRunner) -> N
     line = one_line_error(result.stderr)
     assert "no interface matches 'nosuch0'" in line
     assert "lo (127.0.0.1" in line or "lo (::1" in line
-
-
-def fake_ask(view: dict[str, Any]) -> Any:
-    def ask(port: int, socket: Path | None, cmd: str, **kwargs: Any) -> dict[str, Any]:
-        assert cmd == "peers"
-        return json.loads(json.dumps(view))
-
-    return ask
 
 
 def test_peers_table_shows_every_column_and_the_fingerprint(
