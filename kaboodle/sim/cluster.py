@@ -46,7 +46,9 @@ class Cluster:
         seed: the seed of every random draw, nodes' included.
         config: protocol settings for every node (default: the LAN profile).
         loss: per-datagram loss rate in [0, 1).
-        latency: (min, max) one-way latency in seconds.
+        latency: (min, max) one-way latency in seconds (jitter, when ``topology`` is given).
+        topology: the one-way delay between two hosts on top of it (see
+            :class:`.latency.PlaneLatency`).
         ipv6: IPv6 addresses (default) or IPv4.
         identity: a host's identity bytes.
         tags: a host's tags.
@@ -63,12 +65,13 @@ class Cluster:
         ipv6: bool = True,
         identity: Callable[[int], bytes] = default_identity,
         tags: Callable[[int], Tags] | None = None,
+        topology: Callable[[int, int], float] | None = None,
     ) -> None:
         self.config = config if config is not None else Config.lan()
         self._identity = identity
         self._tags = tags
         self.network: SimNetwork[Node] = SimNetwork(
-            self._make_node, seed=seed, loss=loss, latency=latency, ipv6=ipv6
+            self._make_node, seed=seed, loss=loss, latency=latency, ipv6=ipv6, topology=topology
         )
         """The network underneath, for what this class does not wrap."""
         self.audit: FailureAudit[Node] = FailureAudit(self.network)

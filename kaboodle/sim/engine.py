@@ -56,6 +56,8 @@ class Engine(Generic[N]):
         latency: (min, max) one-way latency in seconds, drawn uniformly per datagram.
         decode: turns a multicast datagram into a message, or None when it does not decode.
         hold_limit: datagrams a paused process buffers.
+        topology: the one-way delay between two hosts (by number), added to the latency draw of
+            every unicast datagram (e.g. :class:`.latency.PlaneLatency`); None adds nothing.
     """
 
     def __init__(
@@ -65,6 +67,8 @@ class Engine(Generic[N]):
         latency: tuple[float, float],
         decode: Callable[[bytes], Message | None] | None,
         hold_limit: int,
+        *,
+        topology: Callable[[int, int], float] | None = None,
     ) -> None:
         if not 0.0 <= loss < 1.0:
             raise ValueError(f"loss must be in [0, 1), not {loss}")
@@ -79,6 +83,7 @@ class Engine(Generic[N]):
         """What the network did so far."""
         self.loss = loss
         self.latency = (float(low), float(high))
+        self.topology = topology
         self._rng = rng
         self._decode = decode if decode is not None else _default_decode
         self._hold_limit = hold_limit
@@ -227,6 +232,7 @@ class Engine(Generic[N]):
             rnd = self._rng.random
             low, high = self.latency
             span = high - low
+            topology = self.topology
             by_addr = self._by_addr
             total = 0
             largest = stats.max_datagram
@@ -246,7 +252,10 @@ class Engine(Generic[N]):
                         # A crashed process never comes back, so drop now rather than later.
                         stats.undeliverable += 1
                         continue
-                    push(heap, (now + low + span * rnd(), next(seq), _UNICAST, dst, proc, data))
+                    at = now + low + span * rnd()
+                    if topology is not None:
+                        at += topology(proc.host, dst.host)
+                    push(heap, (at, next(seq), _UNICAST, dst, proc, data))
                 else:
                     multicasts += 1
                     push(heap, (now + low + span * rnd(), next(seq), _MULTICAST, proc, data, None))

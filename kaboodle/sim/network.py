@@ -41,6 +41,8 @@ class SimNetwork(Engine[N]):
         decode: turns a multicast datagram into a message, or None when it does not decode;
             defaults to :func:`kaboodle.protocol.codec.decode`.
         hold_limit: datagrams a paused process buffers.
+        topology: the one-way delay between two hosts, added to each unicast's latency (see
+            :class:`.latency.PlaneLatency`).
     """
 
     def __init__(
@@ -53,11 +55,19 @@ class SimNetwork(Engine[N]):
         ipv6: bool = True,
         decode: Callable[[bytes], Message | None] | None = None,
         hold_limit: int = DEFAULT_HOLD_LIMIT,
+        topology: Callable[[int, int], float] | None = None,
     ) -> None:
         master = random.Random(seed)
         # Two streams from one seed: node generators do not shift when loss or latency
         # settings change how many draws the network makes.
-        super().__init__(random.Random(master.getrandbits(64)), loss, latency, decode, hold_limit)
+        super().__init__(
+            random.Random(master.getrandbits(64)),
+            loss,
+            latency,
+            decode,
+            hold_limit,
+            topology=topology,
+        )
         self._seeds = random.Random(master.getrandbits(64))
         self.generation = 0
         """Bumped by every change of who is live or who can reach whom (crash, stop, restart,
