@@ -409,8 +409,10 @@ class Merger:
         fx.timers.append(SetTimer(at=due, timer=timer))
 
     def _last_call_lead(self, suspicion: Suspicion) -> float:
-        # Room for a whole probe, ping-reqs included, before each remaining call.
-        return self._config.probe_interval * suspicion.calls_left
+        # Room for a whole probe, ping-reqs included, before each remaining call: stretched
+        # by local health as the probe's own timeouts are, or a slow node's last call would
+        # still wait for its ping-reqs' answers when the suspicion runs out.
+        return self._awareness.scale(self._config.probe_interval) * suspicion.calls_left
 
 
 def _joined(update: Update) -> PeerJoined:
