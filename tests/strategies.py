@@ -57,14 +57,15 @@ def update_lists(max_size: int = 6) -> st.SearchStrategy[tuple[Update, ...]]:
 
 
 def coordinates() -> st.SearchStrategy[Coordinate]:
-    """Coordinates whose values survive float32 on the wire (NaN left out: it equals nothing)."""
-    f32 = st.floats(width=32, allow_nan=False)
+    """Coordinates whose values survive half precision on the wire (NaN left out: it equals
+    nothing)."""
+    f16 = st.floats(width=16, allow_nan=False)
     return st.builds(
         Coordinate,
-        vec=st.lists(f32, min_size=1, max_size=MAX_DIMENSIONS).map(tuple),
-        error=f32,
-        adjustment=f32,
-        height=f32,
+        vec=st.lists(f16, min_size=1, max_size=MAX_DIMENSIONS).map(tuple),
+        error=f16,
+        adjustment=f16,
+        height=f16,
     )
 
 

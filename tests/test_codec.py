@@ -101,7 +101,7 @@ def test_pinned_bytes() -> None:
         coordinate=Coordinate(vec=(1.0, -2.0), height=0.5, error=0.25, adjustment=0.0),
     )
     assert encode(located) == HEADER + bytes.fromhex(
-        "96 02 07 01 01 c414 0000803f 000000c0 0000003f 0000803e 00000000 90"
+        "96 02 07 01 01 c40a 003c 00c0 0038 0034 0000 90"
     )
     assert decode(encode(located)) == located
 
@@ -246,9 +246,9 @@ def test_mutated_datagrams_raise_only_decode_error(msg: Message, data: st.DataOb
         (raw(8, 1, 0, 1, 0, 0, []), "malformed"),  # reply is not a bool
         (raw(2, 1, 0, 0, []), "malformed"),  # an ack without its coordinate field
         (raw(2, 1, 0, 0, [1.0], []), "malformed"),  # a coordinate is bin, not an array
-        (raw(2, 1, 0, 0, bytes(12), []), "invalid"),  # fewer than 1 dimension + 3
-        (raw(2, 1, 0, 0, bytes(17), []), "invalid"),  # not whole float32s
-        (raw(2, 1, 0, 0, bytes(4 * 20), []), "invalid"),  # more than 16 dimensions
+        (raw(2, 1, 0, 0, bytes(6), []), "invalid"),  # fewer than 1 dimension + 3
+        (raw(2, 1, 0, 0, bytes(9), []), "invalid"),  # not whole half floats
+        (raw(2, 1, 0, 0, bytes(2 * 20), []), "invalid"),  # more than 16 dimensions
     ],
 )
 def test_drop_reasons(data: bytes, expected: str) -> None:

@@ -19,8 +19,9 @@ A datagram is ``b"KB"``, one version byte (:data:`PROTOCOL_VERSION`) and one msg
 is one bin of 6 or 18 bytes: the IP octets, then the port big-endian. ``identity`` and a
 probe's ``padding`` are bin, tags
 are str, ``reply`` is a bool; seq, nonce, exchange and incarnation are uint64, fingerprints and
-member counts uint32. A coordinate is nil or one bin of little-endian float32s: the Euclidean
-components, then height, error and adjustment (so 4 x (dimensions + 3) bytes).
+member counts uint32. A coordinate is nil or one bin of little-endian IEEE half-precision
+floats: the Euclidean components, then height, error and adjustment (2 x (dimensions + 3)
+bytes; three significant digits are ample for estimates good to a few per cent).
 
 :func:`decode` accepts any bytes and raises only :class:`DecodeError`, whose ``reason`` is one of
 :data:`DROP_REASONS`, so that a receiver can count what it drops without trusting its peers.
@@ -174,7 +175,10 @@ def _coordinate_bytes(coordinate: Coordinate | None) -> bytes | None:
     if coordinate is None:
         return None
     values = (*coordinate.vec, coordinate.height, coordinate.error, coordinate.adjustment)
-    return struct.pack(f"<{len(values)}f", *values)
+    try:
+        return struct.pack(f"<{len(values)}e", *values)
+    except OverflowError as exc:  # beyond half precision's 65504: no real coordinate is
+        raise ValueError(f"cannot encode coordinate: {exc}") from exc
 
 
 def _ups(updates: tuple[Update, ...]) -> list[Any]:
@@ -230,7 +234,8 @@ def encode(msg: Message) -> bytes:
     Raises:
         TypeError: ``msg`` is not a message.
         ValueError: a value has no wire form (an address that is not 4 or 16 octets with a port
-            in 0..65535, an integer outside int64..uint64, a string that is not valid Unicode).
+            in 0..65535, an integer outside int64..uint64, a string that is not valid Unicode,
+            a coordinate value beyond half precision).
     """
     return _HEADER + _packed(_body(msg))
 
@@ -373,12 +378,12 @@ def _coordinate(raw: Any) -> Coordinate | None:
         return None
     if type(raw) is not bytes:
         raise _malformed(f"expected a coordinate, got {type(raw).__name__}")
-    count, rest = divmod(len(raw), 4)
+    count, rest = divmod(len(raw), 2)
     if rest or not 4 <= count <= MAX_DIMENSIONS + 3:
         raise _invalid(f"a coordinate of {len(raw)} bytes")
     # Values are taken as sent, NaN included: whether they are plausible is for the receiver
     # to judge (and count), not a reason to drop the ack they came on.
-    *vec, height, error, adjustment = struct.unpack(f"<{count}f", raw)
+    *vec, height, error, adjustment = struct.unpack(f"<{count}e", raw)
     return Coordinate(vec=tuple(vec), error=error, adjustment=adjustment, height=height)
 
 

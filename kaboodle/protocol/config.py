@@ -119,7 +119,7 @@ class Config:
     """Largest tags accepted: the sum of the UTF-8 lengths of keys and values."""
 
     proximity: bool = True
-    """Keep a Vivaldi network coordinate, carried on acks (46 bytes each), for RTT estimates
+    """Keep a Vivaldi network coordinate, carried on acks (+24 bytes each), for RTT estimates
     between any two members; off, acks carry none and coordinates of others are ignored."""
 
     def __post_init__(self) -> None:

@@ -81,7 +81,7 @@ class Coordinate:
             _magnitude(self.vec) <= MAX_RTT
             and 0.0 <= self.error <= ERROR_MAX
             and abs(self.adjustment) <= MAX_RTT
-            # Not HEIGHT_MIN: float32 on the wire rounds it down a little.
+            # Not HEIGHT_MIN: half precision on the wire rounds it down a little.
             and 0.0 < self.height <= MAX_RTT
         )
 

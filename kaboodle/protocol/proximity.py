@@ -10,7 +10,6 @@ counted, never used: ``dropped:rtt-sample``, ``dropped:coordinate``.
 
 from __future__ import annotations
 
-import math
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -82,10 +81,9 @@ class Proximity:
         self._vivaldi(theirs, rtt)
         self._adjust(theirs, rtt)
         self._gravity()
-        mine = self.coordinate
-        if not all(map(math.isfinite, (*mine.vec, mine.error, mine.adjustment, mine.height))):
-            # Cannot come from plausible input; if it ever does, start over rather than
-            # spread it.
+        if not self.coordinate.plausible(len(self._origin.vec)):
+            # Bounded steps from plausible input should never get here; if they ever do,
+            # start over rather than spread a coordinate nobody would take.
             self._stats["coordinate-resets"] += 1
             self.coordinate = self._origin
         self.peers[addr] = theirs
