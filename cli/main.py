@@ -12,6 +12,7 @@ from .keys import keys_app
 from .leave import leave
 from .peers import fingerprint, peers
 from .probe import probe
+from .rtt import rtt
 from .tags import tags
 from .watch import watch
 
@@ -32,6 +33,7 @@ app.command()(join)
 app.command()(peers)
 app.command()(probe)
 app.command()(fingerprint)
+app.command()(rtt)
 app.command()(tags)
 app.command()(watch)
 app.command()(leave)

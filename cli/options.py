@@ -15,6 +15,7 @@ __all__ = [
     "KeyFileOption",
     "KeyOption",
     "LabelOption",
+    "Order",
     "PortOption",
     "ProbeOption",
     "SocketOption",
@@ -33,6 +34,13 @@ class State(StrEnum):
     suspect = "suspect"
     dead = "dead"
     left = "left"
+
+
+class Order(StrEnum):
+    """How ``peers --sort`` orders the members."""
+
+    addr = "addr"
+    rtt = "rtt"
 
 
 PortOption = Annotated[

@@ -18,6 +18,7 @@ from .options import (
     JsonOption,
     KeyFileOption,
     LabelOption,
+    Order,
     PortOption,
     ProbeOption,
     SocketOption,
@@ -49,6 +50,14 @@ def peers(
             "repeatable, all must match.",
         ),
     ] = None,
+    sort: Annotated[
+        Order,
+        typer.Option(
+            "--sort",
+            case_sensitive=False,
+            help="Fingerprint order (addr), or nearest first by estimated round trip (rtt).",
+        ),
+    ] = Order.addr,
     probe: ProbeOption = False,
     interface: InterfaceOption = None,
     timeout: TimeoutOption = 5.0,
@@ -72,12 +81,23 @@ def peers(
             for p in view["peers"]
             if all(rx.fullmatch(p["tags"].get(key, "")) for key, rx in wanted_tags)
         ]
+    if sort is Order.rtt:
+        view["peers"].sort(key=lambda p: _nearness(p, view["self"]))
     if as_json:
         typer.echo(json.dumps(view))
         return
     console = Console(highlight=False)
     console.print(render.peers_table(view))
     console.print(render.summary_line(view), soft_wrap=True)
+
+
+def _nearness(peer: dict[str, Any], me: str) -> tuple[int, float]:
+    # This node first, then by estimate; members without one last, in fingerprint order
+    # (the sort is stable).
+    if peer["addr"] == me:
+        return (0, 0.0)
+    estimate = peer["rtt_estimate_ms"]
+    return (1, estimate) if estimate is not None else (2, 0.0)
 
 
 def _tag_filters(values: list[str] | None) -> list[tuple[str, re.Pattern[str]]]:

@@ -80,7 +80,8 @@ def found_json(found: FoundMember) -> dict[str, Any]:
 def probe_view(found: FoundMember) -> dict[str, Any]:
     """A view in the shape of ``peers --json`` made from a probe's answer: ``self`` is the
     member that answered and the only peer listed; ``members`` is its count of members, and
-    ``probe`` is true. Its incarnation and latency are not in the answer, so they are null."""
+    ``probe`` is true. Its incarnation, latency and coordinate are not in the answer, so they are
+    null."""
     text, b64 = identity_json(found.identity)
     peer: PeerJson = {
         "addr": str(found.addr),
@@ -89,6 +90,8 @@ def probe_view(found: FoundMember) -> dict[str, Any]:
         "state": "alive",
         "incarnation": None,
         "latency_ms": None,
+        "rtt_estimate_ms": None,
+        "coordinate": None,
         "tags": {},
     }
     return {

@@ -65,13 +65,15 @@ def _counted(view: Mapping[str, Any]) -> int:
 
 
 def peers_table(view: Mapping[str, Any]) -> Table:
-    """The members of a view: address, identity, state, latency, incarnation (and tags)."""
+    """The members of a view: address, identity, state, latency, the round trip estimated from
+    coordinates, incarnation (and tags)."""
     with_tags = any(p["tags"] for p in view["peers"])
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     table.add_column("address", no_wrap=True)
     table.add_column("identity")
     table.add_column("state")
     table.add_column("latency", justify="right", no_wrap=True)
+    table.add_column("rtt est", justify="right", no_wrap=True)
     table.add_column("incarnation", justify="right", no_wrap=True)
     if with_tags:
         table.add_column("tags")
@@ -85,6 +87,7 @@ def peers_table(view: Mapping[str, Any]) -> Table:
             identity_text(peer["identity"], peer["identity_b64"]),
             Text(peer["state"], style=_STATE_STYLES.get(peer["state"], "")),
             latency_text(peer["latency_ms"]),
+            latency_text(peer.get("rtt_estimate_ms")),
             "-" if incarnation is None else str(incarnation),
         ]
         if with_tags:

@@ -12,6 +12,7 @@ asyncio.run(main())
 
 from kaboodle.protocol.addr import Addr
 from kaboodle.protocol.config import PROFILES, Config
+from kaboodle.protocol.coordinate import Coordinate
 from kaboodle.protocol.discovery import FoundMember
 from kaboodle.protocol.events import (
     Event,
@@ -35,6 +36,7 @@ __all__ = [
     "Addr",
     "BlockingKaboodle",
     "Config",
+    "Coordinate",
     "Event",
     "FingerprintChanged",
     "FoundMember",

@@ -47,6 +47,8 @@ VIEW: dict[str, Any] = {
             "state": "alive",
             "incarnation": 16,
             "latency_ms": None,
+            "rtt_estimate_ms": None,
+            "coordinate": None,
             "tags": {},
         },
         {
@@ -56,6 +58,8 @@ VIEW: dict[str, Any] = {
             "state": "suspect",
             "incarnation": 17,
             "latency_ms": 0.4,
+            "rtt_estimate_ms": 0.5,
+            "coordinate": None,
             "tags": {"role": "db"},
         },
         {
@@ -65,6 +69,8 @@ VIEW: dict[str, Any] = {
             "state": "left",
             "incarnation": 3,
             "latency_ms": 12.5,
+            "rtt_estimate_ms": None,
+            "coordinate": None,
             "tags": {},
         },
     ],
@@ -243,6 +249,8 @@ def test_peers_probe_shows_the_view_of_the_member_that_answered(
                 "state": "alive",
                 "incarnation": None,
                 "latency_ms": None,
+                "rtt_estimate_ms": None,
+                "coordinate": None,
                 "tags": {},
             }
         ],

@@ -34,7 +34,17 @@ from kaboodle.runtime.control import (
 
 FAST = Config.local()
 FINGERPRINT = re.compile(r"0x[0-9a-f]{8}")
-PEER_KEYS = {"addr", "identity", "identity_b64", "state", "incarnation", "latency_ms", "tags"}
+PEER_KEYS = {
+    "addr",
+    "identity",
+    "identity_b64",
+    "state",
+    "incarnation",
+    "latency_ms",
+    "rtt_estimate_ms",
+    "coordinate",
+    "tags",
+}
 
 
 @pytest.fixture
@@ -104,6 +114,9 @@ async def test_peers_answer_has_the_documented_shape_with_self_among_the_peers(
     assert me["state"] == "alive"
     assert isinstance(me["incarnation"], int) and me["incarnation"] > 0
     assert me["latency_ms"] is None  # nobody measures a round trip to itself
+    assert me["rtt_estimate_ms"] is None
+    assert set(me["coordinate"]) == {"vec", "height", "error", "adjustment"}
+    assert len(me["coordinate"]["vec"]) == 8
     assert me["tags"] == {"role": "web"}
 
 
@@ -133,7 +146,9 @@ async def test_a_view_lists_members_in_fingerprint_order_with_their_latency(
         await other.kb.ping_addrs([served.kb.self_addr])
         states = served.kb.peer_states
         await wait_for(
-            lambda: (s := states().get(other.kb.self_addr)) is not None and s.latency is not None
+            lambda: (s := states().get(other.kb.self_addr)) is not None
+            and s.latency is not None
+            and s.rtt_estimate is not None
         )
         view = await request(served.path, "peers")
         addrs = [p["addr"] for p in view["peers"]]
@@ -142,6 +157,9 @@ async def test_a_view_lists_members_in_fingerprint_order_with_their_latency(
         them = next(p for p in view["peers"] if p["addr"] == str(other.kb.self_addr))
         assert them["identity"] == "node-b" and them["state"] == "alive"
         assert isinstance(them["latency_ms"], float) and 0 < them["latency_ms"] < 1000
+        # One sample moves a new coordinate only so far: an estimate, positive and sane.
+        assert 0 < them["rtt_estimate_ms"] < 1000
+        assert them["coordinate"]["vec"] != [0.0] * 8
         answer = await request(served.path, "fingerprint")
         assert answer == {"fingerprint": view["fingerprint"], "members": 2}
     finally:

@@ -21,8 +21,9 @@ LOSSES = (PeerSuspected, PeerFailed, PeerLeft)
 
 
 async def started(count: int, port: int, **options: object) -> list[Kaboodle]:
+    options.setdefault("config", FAST)
     nodes = [
-        Kaboodle(port=port, interface="lo", identity=f"n{i}", config=FAST, **options)  # type: ignore[arg-type]
+        Kaboodle(port=port, interface="lo", identity=f"n{i}", **options)  # type: ignore[arg-type]
         for i in range(count)
     ]
     for node in nodes:

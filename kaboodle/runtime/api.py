@@ -15,10 +15,11 @@ from typing import Any
 
 from kaboodle.protocol.addr import Addr
 from kaboodle.protocol.config import MIN_DATAGRAM, Config
+from kaboodle.protocol.coordinate import Coordinate
 from kaboodle.protocol.discovery import FoundMember, probe_datagram, read_probe_reply
 from kaboodle.protocol.events import Event, PeerJoined, RoundTrip
 from kaboodle.protocol.local import check_tags
-from kaboodle.protocol.messages import Tags
+from kaboodle.protocol.messages import MemberState, Tags
 from kaboodle.protocol.node import Node
 
 from .control.server import ControlServer
@@ -213,6 +214,11 @@ class Kaboodle:
     def peer_states(self) -> dict[Addr, PeerInfo]:
         """Every member this node knows, dead and left ones included while remembered."""
         runner = self._running()
+        node = runner.node
+        proximity = node.proximity
+        coordinates = dict(proximity.peers) if proximity is not None else {}
+        if proximity is not None:
+            coordinates[node.addr] = proximity.coordinate
         return {
             m.addr: PeerInfo(
                 state=m.state,
@@ -221,9 +227,45 @@ class Kaboodle:
                 tags=dict(m.tags),
                 latency=self._latency.get(m.addr),
                 last_heard=runner.last_heard.get(m.addr),
+                rtt_estimate=proximity.estimate(m.addr) if proximity is not None else None,
+                coordinate=coordinates.get(m.addr),
             )
-            for m in runner.node.members
+            for m in node.members
         }
+
+    def coordinate(self) -> Coordinate | None:
+        """This node's network coordinate (Vivaldi); None when ``config.proximity`` is off."""
+        proximity = self._running().node.proximity
+        return proximity.coordinate if proximity is not None else None
+
+    def estimated_rtt(self, addr: Addr | str) -> float | None:
+        """The round trip to the member at ``addr`` estimated from network coordinates, in
+        seconds: no datagram is sent. None when proximity is off or the member has not yet
+        answered one of our probes (each member is probed about once every N probe periods).
+
+        Raises:
+            ValueError: ``addr`` is not an address.
+        """
+        proximity = self._running().node.proximity
+        target = addr if isinstance(addr, Addr) else Addr.parse(addr)
+        return proximity.estimate(target) if proximity is not None else None
+
+    def nearest(self, n: int) -> list[tuple[Addr, float]]:
+        """The ``n`` alive members nearest to this node by estimated round trip, nearest first,
+        each with its estimate in seconds; members without an estimate yet are left out."""
+        node = self._running().node
+        proximity = node.proximity
+        if proximity is None:
+            return []
+        estimates = [
+            (m.addr, rtt)
+            for m in node.members
+            if m.state == MemberState.ALIVE
+            and m.addr != node.addr
+            and (rtt := proximity.estimate(m.addr)) is not None
+        ]
+        estimates.sort(key=lambda pair: (pair[1], pair[0].sort_key))
+        return estimates[: max(n, 0)]
 
     def fingerprint(self) -> int:
         """The CRC-32 fingerprint of this node's view; equal views give equal fingerprints."""

@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from kaboodle.protocol.addr import Addr
+from kaboodle.protocol.coordinate import Coordinate
 from kaboodle.protocol.discovery import FoundMember
 
 from .api import Kaboodle
@@ -78,6 +79,18 @@ class BlockingKaboodle:
     def fingerprint(self) -> int:
         """See :meth:`Kaboodle.fingerprint`."""
         return self._call(self._kb.fingerprint)
+
+    def coordinate(self) -> Coordinate | None:
+        """See :meth:`Kaboodle.coordinate`."""
+        return self._call(self._kb.coordinate)
+
+    def estimated_rtt(self, addr: Addr | str) -> float | None:
+        """See :meth:`Kaboodle.estimated_rtt`."""
+        return self._call(lambda: self._kb.estimated_rtt(addr))
+
+    def nearest(self, n: int) -> list[tuple[Addr, float]]:
+        """See :meth:`Kaboodle.nearest`."""
+        return self._call(lambda: self._kb.nearest(n))
 
     def set_identity(self, identity: bytes | str) -> None:
         """See :meth:`Kaboodle.set_identity`."""

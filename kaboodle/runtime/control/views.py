@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol, TypedDict
 
 from kaboodle.protocol.addr import Addr
+from kaboodle.protocol.coordinate import Coordinate
 from kaboodle.protocol.events import (
     Event,
     FingerprintChanged,
@@ -130,6 +131,15 @@ class ObservedNode(Protocol):
         ...
 
 
+class CoordinateJson(TypedDict):
+    """A network coordinate as JSON: seconds, but ``error`` (relative)."""
+
+    vec: list[float]
+    height: float
+    error: float
+    adjustment: float
+
+
 class PeerJson(TypedDict):
     """One member in a view: the documented shape of ``peers[]`` (docs/cli.md)."""
 
@@ -139,6 +149,8 @@ class PeerJson(TypedDict):
     state: str
     incarnation: int | None
     latency_ms: float | None
+    rtt_estimate_ms: float | None
+    coordinate: CoordinateJson | None
     tags: dict[str, str]
 
 
@@ -173,9 +185,39 @@ def peer_json(addr: Addr, info: PeerInfo) -> PeerJson:
         "identity_b64": b64,
         "state": info.state.name.lower(),
         "incarnation": info.incarnation,
-        "latency_ms": None if info.latency is None else round(info.latency * 1000, 3),
+        "latency_ms": _ms(info.latency),
+        "rtt_estimate_ms": _ms(info.rtt_estimate),
+        "coordinate": None if info.coordinate is None else coordinate_json(info.coordinate),
         "tags": dict(info.tags),
     }
+
+
+def coordinate_json(coordinate: Coordinate) -> CoordinateJson:
+    """A coordinate as JSON."""
+    return {
+        "vec": list(coordinate.vec),
+        "height": coordinate.height,
+        "error": coordinate.error,
+        "adjustment": coordinate.adjustment,
+    }
+
+
+def coordinate_from_json(data: CoordinateJson) -> Coordinate:
+    """The coordinate :func:`coordinate_json` made.
+
+    Raises:
+        KeyError, TypeError, ValueError: ``data`` is not such an object.
+    """
+    return Coordinate(
+        vec=tuple(float(x) for x in data["vec"]),
+        height=float(data["height"]),
+        error=float(data["error"]),
+        adjustment=float(data["adjustment"]),
+    )
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 3)
 
 
 def view_json(kb: ObservedNode) -> ViewJson:
