@@ -83,7 +83,8 @@ VIEW: dict[str, Any] = {
 def test_help_lists_every_command(runner: CliRunner) -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("join", "peers", "probe", "fingerprint", "watch", "leave", "version"):
+    commands = ("join", "peers", "probe", "fingerprint", "rtt", "tags", "watch", "leave")
+    for command in (*commands, "keys", "version"):
         assert command in result.stdout
     assert "--install-completion" in result.stdout  # Typer's shell completion
 

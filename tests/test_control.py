@@ -146,9 +146,11 @@ async def test_a_view_lists_members_in_fingerprint_order_with_their_latency(
         await other.kb.ping_addrs([served.kb.self_addr])
         states = served.kb.peer_states
         await wait_for(
-            lambda: (s := states().get(other.kb.self_addr)) is not None
-            and s.latency is not None
-            and s.rtt_estimate is not None
+            lambda: (
+                (s := states().get(other.kb.self_addr)) is not None
+                and s.latency is not None
+                and s.rtt_estimate is not None
+            )
         )
         view = await request(served.path, "peers")
         addrs = [p["addr"] for p in view["peers"]]

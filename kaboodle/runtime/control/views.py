@@ -193,13 +193,18 @@ def peer_json(addr: Addr, info: PeerInfo) -> PeerJson:
 
 
 def coordinate_json(coordinate: Coordinate) -> CoordinateJson:
-    """A coordinate as JSON."""
+    """A coordinate as JSON, each value to 6 significant digits (peers send theirs in half
+    precision: more digits would be noise)."""
     return {
-        "vec": list(coordinate.vec),
-        "height": coordinate.height,
-        "error": coordinate.error,
-        "adjustment": coordinate.adjustment,
+        "vec": [_digits(x) for x in coordinate.vec],
+        "height": _digits(coordinate.height),
+        "error": _digits(coordinate.error),
+        "adjustment": _digits(coordinate.adjustment),
     }
+
+
+def _digits(value: float) -> float:
+    return float(f"{value:.6g}")
 
 
 def coordinate_from_json(data: CoordinateJson) -> Coordinate:
