@@ -117,6 +117,12 @@ def test_version(runner: CliRunner) -> None:
         (["probe", "--timeout", "0"], "--timeout"),
         (["peers", "--bogus"], "--bogus"),
         (["bogus"], "No such command 'bogus'"),
+        (["tags", "--set", "novalue"], "invalid value for '--set': 'novalue' is not KEY=VALUE"),
+        (["tags", "--set", "=x"], "invalid value for '--set': '=x' is not KEY=VALUE"),
+        (["tags", "--set", "a=1", "--set", "a=2"], "invalid value for '--set': 'a' is given twice"),
+        (["peers", "--tag", "role"], "invalid value for '--tag': 'role' is not KEY=VALUE"),
+        (["peers", "--tag", "role=(web"], "invalid value for '--tag': '(web' is not a regular"),
+        (["join", "--tag", "k=" + "v" * 600], "tags take 601 bytes; at most 512 are allowed"),
     ],
 )
 def test_a_bad_flag_or_value_is_one_line_and_exit_2(

@@ -39,28 +39,6 @@ VIEW: dict[str, Any] = {
 }
 
 
-@pytest.mark.parametrize(
-    ("args", "fragment"),
-    [
-        (["tags", "--set", "novalue"], "invalid value for '--set': 'novalue' is not KEY=VALUE"),
-        (["tags", "--set", "=x"], "invalid value for '--set': '=x' is not KEY=VALUE"),
-        (["tags", "--set", "a=1", "--set", "a=2"], "invalid value for '--set': 'a' is given twice"),
-        (["peers", "--tag", "role"], "invalid value for '--tag': 'role' is not KEY=VALUE"),
-        (["peers", "--tag", "role=(web"], "invalid value for '--tag': '(web' is not a regular"),
-        (["join", "--tag", "k=" + "v" * 600], "tags take 601 bytes; at most 512 are allowed"),
-    ],
-)
-def test_a_bad_tag_flag_is_one_line_and_exit_2(
-    runner: CliRunner, args: list[str], fragment: str
-) -> None:
-    result = runner.invoke(app, args)
-    assert result.exit_code == 2, result.output
-    line = one_line_error(result.stderr)
-    assert fragment in line
-    assert f"(see 'kaboodle {args[0]} --help')" in line
-    assert result.stdout == ""
-
-
 def shown(runner: CliRunner, *args: str) -> list[str]:
     """The addresses ``kaboodle peers --json ARGS`` lists from VIEW."""
     result = runner.invoke(app, ["peers", "--json", *args])
