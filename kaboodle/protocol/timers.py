@@ -23,6 +23,7 @@ __all__ = [
     "ReapTick",
     "RelayTimeout",
     "ReprobeTick",
+    "RustTick",
     "SuspicionTimeout",
     "Timer",
 ]
@@ -101,6 +102,11 @@ class ReprobeTick:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RustTick:
+    """The protocol period of a rust-0.1 node (:mod:`.rust.node`)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FingerprintCheck:
     """Report a fingerprint change, coalescing the changes of a short window into one event."""
 
@@ -118,5 +124,6 @@ Timer = (
     | ReapTick
     | ReprobeTick
     | FingerprintCheck
+    | RustTick
 )
 """Every timer a node can set."""
