@@ -25,6 +25,8 @@ from .options import (
     LabelOption,
     PortOption,
     SocketOption,
+    Wire,
+    WireOption,
 )
 from .paths import prepare_runtime_dir, socket_path
 from .secrets import keys_from, refuse_key_flag
@@ -106,6 +108,7 @@ def join(
             help="With a key: encrypt what this node sends, or still send plain (turning it on).",
         ),
     ] = True,
+    wire: WireOption = Wire.kaboodle,
 ) -> None:
     """Run a node in the foreground: print what it is, then one line per event.
 
@@ -115,20 +118,24 @@ def join(
     refuse_key_flag(key, "kaboodle join")
     keys = keys_from(key_file, "kaboodle join")
     tags = parse_tags(tag, "--tag", "kaboodle join")
+    config = PROFILES[profile.value]()
+    if wire is Wire.rust:
+        config = config.with_changes(proximity=False)  # the crate carries no coordinates
     try:
         kb = Kaboodle(
             port=port,
             interface=interface,
             identity=socket.gethostname() if identity is None else identity,
             seeds=split_seeds(seed),
-            config=PROFILES[profile.value](),
+            config=config,
             tags=tags,
             keys=keys,
             label=label,
             verify_incoming=verify_incoming,
             verify_outgoing=verify_outgoing,
+            wire=wire.value,
         )
-    except ValueError as exc:  # a bad seed, identity or tag, found before anything runs
+    except ValueError as exc:  # a bad seed, identity or tag, or what the wire cannot carry
         raise CliError(str(exc), ExitCode.USAGE, "kaboodle join") from None
     path = control if control is not None else socket_path(prepare_runtime_dir(), port)
     asyncio.run(_run(kb, path, profile.value, NodeOutput(json_logs)))

@@ -21,6 +21,8 @@ __all__ = [
     "SocketOption",
     "State",
     "TimeoutOption",
+    "Wire",
+    "WireOption",
 ]
 
 DEFAULT_PORT = 7475
@@ -34,6 +36,25 @@ class State(StrEnum):
     suspect = "suspect"
     dead = "dead"
     left = "left"
+
+
+class Wire(StrEnum):
+    """``--wire`` values: the protocol a node speaks."""
+
+    kaboodle = "kaboodle"
+    rust = "rust-0.1"
+
+
+WireOption = Annotated[
+    Wire,
+    typer.Option(
+        "--wire",
+        envvar="KABOODLE_WIRE",
+        case_sensitive=False,
+        help="kaboodle (this library's protocol) or rust-0.1 (the kaboodle crate 0.1.5's, "
+        "to be one mesh with Rust nodes; no tags, keys, label or coordinates).",
+    ),
+]
 
 
 class Order(StrEnum):

@@ -30,6 +30,8 @@ from .options import (
     LabelOption,
     PortOption,
     TimeoutOption,
+    Wire,
+    WireOption,
 )
 from .secrets import keys_from, refuse_key_flag
 
@@ -42,6 +44,8 @@ def discover(
     timeout: float,
     key_file: Path | None = None,
     label: str = "",
+    *,
+    wire: Wire = Wire.kaboodle,
 ) -> FoundMember:
     """Probe the mesh on ``port`` until a member answers; an encrypted or labelled mesh
     answers only a probe with its key (in ``key_file``) and label.
@@ -54,9 +58,11 @@ def discover(
     keys = keys_from(key_file, "kaboodle probe")
     try:
         return asyncio.run(
-            Kaboodle.discover_mesh_member(port, interface, timeout, keys=keys, label=label)
+            Kaboodle.discover_mesh_member(
+                port, interface, timeout, keys=keys, label=label, wire=wire.value
+            )
         )
-    except ValueError as exc:  # the label
+    except ValueError as exc:  # the label, or a key or label with the rust-0.1 wire
         raise CliError(str(exc), ExitCode.USAGE) from None
     except TimeoutError:
         raise CliError(
@@ -72,7 +78,7 @@ def found_json(found: FoundMember) -> dict[str, Any]:
         "addr": str(found.addr),
         "identity": text,
         "identity_b64": b64,
-        "fingerprint": fingerprint_text(found.fingerprint),
+        "fingerprint": None if found.fingerprint is None else fingerprint_text(found.fingerprint),
         "members": found.members,
     }
 
@@ -82,6 +88,8 @@ def probe_view(found: FoundMember) -> dict[str, Any]:
     member that answered and the only peer listed; ``members`` is its count of members, and
     ``probe`` is true. Its incarnation, latency and coordinate are not in the answer, so they are
     null."""
+    if found.fingerprint is None or found.members is None:
+        raise CliError("the member's answer carries no view (a rust-0.1 member)", ExitCode.USAGE)
     text, b64 = identity_json(found.identity)
     peer: PeerJson = {
         "addr": str(found.addr),
@@ -112,10 +120,11 @@ def probe(
     key_file: KeyFileOption = None,
     key: KeyOption = None,
     label: LabelOption = "",
+    wire: WireOption = Wire.kaboodle,
 ) -> None:
     """Find one member of the mesh on --port without joining it."""
     refuse_key_flag(key, "kaboodle probe")
-    found = discover(port, interface, timeout, key_file, label)
+    found = discover(port, interface, timeout, key_file, label, wire=wire)
     if as_json:
         typer.echo(json.dumps(found_json(found)))
         return
@@ -124,6 +133,9 @@ def probe(
     line.append("  ")
     text, b64 = identity_json(found.identity)
     line.append_text(render.identity_text(text, b64))
-    line.append(f"  fingerprint {fingerprint_text(found.fingerprint)}")
-    line.append(f"  {found.members} member{'s' if found.members != 1 else ''}")
+    if found.fingerprint is None or found.members is None:
+        line.append("  (a rust-0.1 answer: no fingerprint, no member count)", style="dim")
+    else:
+        line.append(f"  fingerprint {fingerprint_text(found.fingerprint)}")
+        line.append(f"  {found.members} member{'s' if found.members != 1 else ''}")
     Console(highlight=False, soft_wrap=True).print(line)

@@ -164,6 +164,7 @@ def banner(started: Mapping[str, Any]) -> Text:
         ("port", Text(str(started["port"]))),
         ("identity", identity_text(started["identity"], started["identity_b64"])),
         ("profile", Text(str(started["profile"]))),
+        ("wire", Text(str(started.get("wire", "kaboodle")))),
         ("encryption", Text(encryption_text(started["encryption"]))),
         ("control", Text(str(started["control"]))),
     ]

@@ -22,12 +22,13 @@ that members answer it (they answer no probe smaller than their reply)."""
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FoundMember:
-    """A member that answered a probe, and its view of the mesh."""
+    """A member that answered a probe, and its view of the mesh (the fingerprint and member
+    count are None from a rust-0.1 member, whose answer carries neither)."""
 
     addr: Addr
     identity: bytes
-    fingerprint: int
-    members: int
+    fingerprint: int | None
+    members: int | None
 
 
 def probe_datagram(nonce: int) -> bytes:

@@ -222,8 +222,12 @@ class Node:
         self._view.changed(now, fx)
         return fx
 
-    def handle_datagram(self, now: float, src: Addr, data: bytes) -> Effects:
-        """Take one datagram from ``src``. Malformed input is counted in ``stats``, never raised."""
+    def handle_datagram(
+        self, now: float, src: Addr, data: bytes, *, via_group: bool = False
+    ) -> Effects:
+        """Take one datagram from ``src``. Malformed input is counted in ``stats``, never raised.
+        (``via_group``, whether it came to the group port, is for drivers that run either
+        protocol: this one's message types say where they belong.)"""
         try:
             msg = codec.decode(data)
         except codec.DecodeError as error:

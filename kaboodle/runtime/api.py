@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import socket
 import time
@@ -21,18 +22,24 @@ from kaboodle.protocol.events import Event, PeerJoined, RoundTrip
 from kaboodle.protocol.local import check_tags
 from kaboodle.protocol.messages import MemberState, Tags
 from kaboodle.protocol.node import Node
+from kaboodle.protocol.rust import discovery as rust_discovery
+from kaboodle.protocol.rust.node import RustNode
 
 from .control.server import ControlServer
-from .envelope import Envelope
+from .envelope import Envelope, EnvelopeError
 from .interfaces import Interface, choose_interface
 from .keyring import Keyring, key_id, parse_key
 from .peer_info import PeerInfo
-from .runner import NodeRunner
+from .runner import NodeRunner, ProtocolNode
 from .seeds import Seed, parse_seed, resolve_seeds
 from .subscriptions import DEFAULT_QUEUE, Subscription, Subscriptions
 from .transport import addr_of, group_sockaddr, open_prober, open_sockets
 
-__all__ = ["Kaboodle"]
+__all__ = ["RUST_WIRE", "WIRES", "Kaboodle"]
+
+RUST_WIRE = "rust-0.1"
+WIRES = ("kaboodle", RUST_WIRE)
+"""The wire protocols a node can speak: this library's own, and the kaboodle crate 0.1.5's."""
 
 _LATENCY_WEIGHT = 0.2  # weight of a new round-trip sample in the moving average
 _SEED_REFRESH = 30.0  # seconds between resolving seeds again (DNS names may change)
@@ -61,9 +68,14 @@ class Kaboodle:
         verify_incoming: with keys, refuse datagrams that are not encrypted.
         verify_outgoing: with keys, encrypt what this node sends. Both switches turn
             encryption on in a running plain mesh with no downtime (docs/security.md).
+        wire: ``"kaboodle"`` (this library's protocol) or ``"rust-0.1"``, the kaboodle
+            crate 0.1.5's, to join a mesh of Rust nodes (docs/interop.md). That wire carries
+            no tags, encryption, labels, graceful leave or coordinates: asking for any of
+            them in that mode is a ValueError (its default config has proximity off).
 
     Raises:
-        ValueError: a bad port, seed, identity, tag, key or label.
+        ValueError: a bad port, seed, identity, tag, key, label or wire, or a feature the
+            wire cannot carry.
 
     Use ``async with Kaboodle(...) as kb:`` or ``await kb.start()`` / ``await kb.stop()``.
     """
@@ -82,7 +94,14 @@ class Kaboodle:
         label: str = "",
         verify_incoming: bool = True,
         verify_outgoing: bool = True,
+        wire: str = "kaboodle",
     ) -> None:
+        if wire not in WIRES:
+            raise ValueError(f"wire {wire!r} is not one of {', '.join(WIRES)}")
+        self._wire = wire
+        keys = tuple(keys)
+        if wire == RUST_WIRE:
+            config = _rust_config(config, tags, keys, label)
         for name, value in (("port", port), ("unicast_port", unicast_port)):
             if not 0 <= value <= 65535 or (name == "port" and value == 0):
                 raise ValueError(f"{name} {value} is out of range")
@@ -131,16 +150,22 @@ class Kaboodle:
             raise RuntimeError("this Kaboodle is already running")
         iface = choose_interface(self._interface_spec)
         sockets = open_sockets(iface, self._port, self._unicast_port)
-        node = Node(
-            sockets.self_addr,
-            self._identity,
-            config=self._node_config,
-            rng=random.Random(),
-            # Milliseconds of wall clock: a node restarted at the same address outranks its
-            # previous life.
-            incarnation=time.time_ns() // 1_000_000,
-            tags=self._tags,
-        )
+        node: ProtocolNode
+        if self._wire == RUST_WIRE:
+            node = RustNode(
+                sockets.self_addr, self._identity, config=self._node_config, rng=random.Random()
+            )
+        else:
+            node = Node(
+                sockets.self_addr,
+                self._identity,
+                config=self._node_config,
+                rng=random.Random(),
+                # Milliseconds of wall clock: a node restarted at the same address outranks
+                # its previous life.
+                incarnation=time.time_ns() // 1_000_000,
+                tags=self._tags,
+            )
         self._iface = iface
         self._runner = NodeRunner(node, sockets, self._envelope, self._on_events)
         await self._runner.start()
@@ -148,12 +173,14 @@ class Kaboodle:
             self._tasks.append(asyncio.create_task(self._refresh_seeds(), name="kaboodle-seeds"))
 
     async def stop(self) -> None:
-        """Leave gracefully: tell the mesh, give the news a moment to spread, close."""
+        """Leave gracefully: tell the mesh, give the news a moment to spread, close. (The
+        rust-0.1 wire has no leave message: its mesh sees the node fail.)"""
         runner = self._runner
         if runner is None:
             return
         runner.perform(runner.node.leave(runner.now))
-        await asyncio.sleep(max(2 * self._config.gossip_interval, 0.2))
+        if self._wire != RUST_WIRE:
+            await asyncio.sleep(max(2 * self._config.gossip_interval, 0.2))
         for task in self._tasks:
             task.cancel()
         self._tasks.clear()
@@ -177,6 +204,11 @@ class Kaboodle:
     def running(self) -> bool:
         """True between start() and stop()."""
         return self._runner is not None
+
+    @property
+    def wire(self) -> str:
+        """The wire protocol this node speaks: ``"kaboodle"`` or ``"rust-0.1"``."""
+        return self._wire
 
     # --------------------------------------------------------------------- views
 
@@ -342,6 +374,8 @@ class Kaboodle:
                 ``config.max_tags`` bytes (the UTF-8 bytes of keys and values together); the
                 tags are then unchanged.
         """
+        if tags and self._wire == RUST_WIRE:
+            raise ValueError(_not_carried("tags"))
         value = _tags_of(tags, self._config)
         if self._runner is None:
             self._tags = value
@@ -355,8 +389,10 @@ class Kaboodle:
         ``verify_outgoing`` is off).
 
         Raises:
-            ValueError: not a 16, 24 or 32-byte key.
+            ValueError: not a 16, 24 or 32-byte key, or the rust-0.1 wire (no encryption).
         """
+        if self._wire == RUST_WIRE:
+            raise ValueError(_not_carried("encryption keys"))
         self._envelope.keyring.install(_key(key))
 
     def use_key(self, key: bytes | str) -> None:
@@ -434,21 +470,40 @@ class Kaboodle:
         *,
         keys: Iterable[bytes | str] = (),
         label: str = "",
+        wire: str = "kaboodle",
     ) -> FoundMember:
         """Find one member of the mesh on ``port`` without joining it (the seed's probe).
 
-        An encrypted or labelled mesh answers only a probe with its key and label.
+        An encrypted or labelled mesh answers only a probe with its key and label. With
+        ``wire="rust-0.1"`` the probe is the crate's, and the answer has no fingerprint and
+        no member count (they are None).
 
         Raises:
             TimeoutError: no member answered within ``timeout`` seconds.
             KaboodleError: no interface fits, or the socket cannot be opened.
             ValueError: a bad key or label.
         """
+        if wire not in WIRES:
+            raise ValueError(f"wire {wire!r} is not one of {', '.join(WIRES)}")
+        keys = tuple(keys)
+        if wire == RUST_WIRE and (keys or label):
+            raise ValueError(_not_carried("encryption keys" if keys else "mesh label"))
         envelope = Envelope(Keyring(_key(k) for k in keys), label)
         iface = choose_interface(interface)
         sock = open_prober(iface)
         try:
-            return await _probe(sock, group_sockaddr(iface, port), port, timeout, envelope)
+            if wire == RUST_WIRE:
+                prober = addr_of(sock.getsockname())
+                ask = rust_discovery.probe_datagram(prober)
+                read: Callable[[Addr, bytes], FoundMember | None] = (
+                    rust_discovery.read_probe_response
+                )
+            else:
+                nonce = random.getrandbits(64)
+                ask = envelope.seal(probe_datagram(nonce))
+                read = functools.partial(_read_reply, envelope=envelope, nonce=nonce)
+            group = group_sockaddr(iface, port)
+            return await _probe(sock, group, port, timeout, ask=ask, read=read)
         finally:
             sock.close()
 
@@ -482,6 +537,28 @@ class Kaboodle:
             await asyncio.sleep(_SEED_REFRESH)
 
 
+def _rust_config(
+    config: Config | None, tags: Mapping[str, str] | None, keys: tuple[object, ...], label: str
+) -> Config:
+    """The config of a rust-0.1 node (proximity off by default).
+
+    Raises:
+        ValueError: tags, keys, a label or coordinates asked for: the crate carries none.
+    """
+    for given, what in ((tags, "tags"), (keys, "encryption keys"), (label, "mesh label")):
+        if given:
+            raise ValueError(_not_carried(what))
+    if config is None:
+        return Config.lan(proximity=False)
+    if config.proximity:
+        raise ValueError(_not_carried("network coordinates") + " (use Config(proximity=False))")
+    return config
+
+
+def _not_carried(what: str) -> str:
+    return f"the rust-0.1 wire carries no {what}: leave them out in that mode (docs/interop.md)"
+
+
 def _tags_of(tags: Mapping[str, str], config: Config) -> Tags:
     """``tags`` as the protocol keeps them (sorted pairs), checked against ``config``'s cap.
 
@@ -501,18 +578,30 @@ def _key(key: bytes | str) -> bytes:
     return parse_key(key) if isinstance(key, str) else bytes(key)
 
 
+def _read_reply(src: Addr, data: bytes, *, envelope: Envelope, nonce: int) -> FoundMember | None:
+    try:
+        return read_probe_reply(src, envelope.open(data), nonce)
+    except EnvelopeError:
+        return None
+
+
 async def _probe(
-    sock: socket.socket, group: tuple[Any, ...], port: int, timeout: float, envelope: Envelope
+    sock: socket.socket,
+    group: tuple[Any, ...],
+    port: int,
+    timeout: float,
+    *,
+    ask: bytes,
+    read: Callable[[Addr, bytes], FoundMember | None],
 ) -> FoundMember:
     loop = asyncio.get_running_loop()
-    nonce = random.getrandbits(64)
     found: asyncio.Future[FoundMember] = loop.create_future()
     send_errors: list[OSError] = []
 
     class Listener(asyncio.DatagramProtocol):
         def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-            with contextlib.suppress(ValueError, OSError):  # EnvelopeError is a ValueError
-                member = read_probe_reply(addr_of(addr), envelope.open(data), nonce)
+            with contextlib.suppress(ValueError, OSError):  # a source that is no address
+                member = read(addr_of(addr), data)
                 if member is not None and not found.done():
                     found.set_result(member)
 
@@ -526,7 +615,7 @@ async def _probe(
             delay = 0.25
             while True:
                 try:
-                    transport.sendto(envelope.seal(probe_datagram(nonce)), group)
+                    transport.sendto(ask, group)
                 except OSError as error:
                     send_errors.append(error)
                 done, _ = await asyncio.wait({found}, timeout=delay)

@@ -21,13 +21,17 @@ from kaboodle.protocol.addr import Addr
 from kaboodle.protocol.effects import Effects, Multicast, Send
 from kaboodle.protocol.events import Event
 from kaboodle.protocol.node import Node
+from kaboodle.protocol.rust.node import RustNode
 from kaboodle.protocol.timers import Timer
 
 from .envelope import Envelope, EnvelopeError
 from .interfaces import find_address
 from .transport import RECV_BUFFER, Sockets, addr_of
 
-__all__ = ["NodeRunner"]
+__all__ = ["NodeRunner", "ProtocolNode"]
+
+ProtocolNode = Node | RustNode
+"""The state machines a runner drives: this library's protocol, or the crate's (rust-0.1)."""
 
 log = logging.getLogger("kaboodle")
 
@@ -65,7 +69,7 @@ class NodeRunner:
 
     def __init__(
         self,
-        node: Node,
+        node: ProtocolNode,
         sockets: Sockets,
         envelope: Envelope,
         on_events: Callable[[list[Event]], None],
@@ -132,7 +136,7 @@ class NodeRunner:
             return
         if src in self.node.members:
             self.last_heard[src] = time.time()
-        self.perform(self.node.handle_datagram(self.now, src, data))
+        self.perform(self.node.handle_datagram(self.now, src, data, via_group=via_group))
 
     def _refused(self, src: Addr, reason: str) -> None:
         key = f"dropped:{reason}"

@@ -55,6 +55,11 @@ class ObservedNode(Protocol):
     :class:`~kaboodle.Kaboodle` is one)."""
 
     @property
+    def wire(self) -> str:
+        """The wire protocol it speaks."""
+        ...
+
+    @property
     def running(self) -> bool:
         """True while the node runs."""
         ...
@@ -293,6 +298,7 @@ def info_json(kb: ObservedNode) -> dict[str, Any]:
         "identity_b64": b64,
         "interface": {"name": iface.name, "ip": iface.ip, "index": iface.index},
         "encryption": keys_json(kb),
+        "wire": kb.wire,
     }
 
 
