@@ -50,16 +50,21 @@ async def main() -> None:
     parser.add_argument("--unicast-port", type=int, default=0)
     parser.add_argument("--profile", default="local", choices=sorted(PROFILES))
     parser.add_argument("--key-file", type=Path, help="encrypt with the base64 key in this file")
+    parser.add_argument("--wire", default="kaboodle", help="kaboodle or rust-0.1")
     args = parser.parse_args()
+    config = PROFILES[args.profile]()
+    if args.wire != "kaboodle":
+        config = config.with_changes(proximity=False)  # the crate carries no coordinates
     logging.basicConfig(level=logging.WARNING, handlers=[_JsonLines()])
     kb = Kaboodle(
         port=args.port,
         interface=args.interface,
         identity=args.identity,
         seeds=args.seed,
-        config=PROFILES[args.profile](),
+        config=config,
         unicast_port=args.unicast_port,
         keys=[read_key_file(args.key_file)] if args.key_file else [],
+        wire=args.wire,
     )
     events = kb.events()
     await kb.start()
