@@ -63,7 +63,7 @@ def discover(
             )
         )
     except ValueError as exc:  # the label, or a key or label with the rust-0.1 wire
-        raise CliError(str(exc), ExitCode.USAGE) from None
+        raise CliError(str(exc), ExitCode.USAGE, "kaboodle probe") from None
     except TimeoutError:
         raise CliError(
             f"no kaboodle member answered a probe on port {port} within {timeout:g} s",

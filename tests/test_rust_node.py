@@ -9,6 +9,9 @@ import random
 import zlib
 from typing import Any
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from kaboodle.protocol.addr import Addr
 from kaboodle.protocol.config import Config
 from kaboodle.protocol.effects import Effects, Multicast, Send
@@ -213,3 +216,53 @@ def test_known_peers_are_added_as_heard_long_ago_and_within_the_table_cap() -> N
     fx = unicast(n, 0.2, B, b"b", wire.KnownPeersRequest(0, 9))
     [(to, answer)] = [(to, e) for to, e in envelopes(fx) if isinstance(e.msg, wire.KnownPeers)]
     assert to == B and answer.msg.peers == ()  # type: ignore[union-attr]
+
+
+# ------------------------------------------------------------------------------ hostile input
+
+REAL = [
+    wire.encode(wire.Envelope(b"b", msg))
+    for msg in (
+        wire.Ping(),
+        wire.PingRequest(C),
+        wire.Ack(B, 0xE0114DFF, 3),
+        wire.KnownPeers(((C, b"c"), (FAR, b"far"))),
+        wire.KnownPeersRequest(1, 9),
+    )
+] + [wire.encode(m) for m in (wire.Join(B, b"b"), wire.Failed(C), wire.Probe(B))]
+SOURCES = [B, C, FAR, LINK_LOCAL]
+
+
+def mutated(data: st.DataObject) -> bytes:
+    base = bytearray(data.draw(st.sampled_from(REAL)))
+    for _ in range(data.draw(st.integers(0, 3))):
+        at = data.draw(st.integers(0, len(base)))
+        match data.draw(st.sampled_from(["flip", "cut", "splice", "random"])):
+            case "flip" if at < len(base):
+                base[at] ^= data.draw(st.integers(1, 255))
+            case "cut":
+                del base[at:]
+            case "splice":
+                base[at:at] = data.draw(st.sampled_from(REAL))[: data.draw(st.integers(0, 40))]
+            case "random":
+                base = bytearray(data.draw(st.binary(max_size=64)))
+    return bytes(base)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_hostile_datagrams_never_raise_and_tables_stay_within_their_caps(
+    data: st.DataObject,
+) -> None:
+    n = node(max_members=6, max_relays=4)
+    now = 0.0
+    for _ in range(data.draw(st.integers(1, 60))):
+        now += data.draw(st.floats(0.0, 1.5))
+        if data.draw(st.booleans()):
+            n.handle_timer(now, RustTick())
+        src = data.draw(st.sampled_from(SOURCES))
+        n.handle_datagram(now, src, mutated(data), via_group=data.draw(st.booleans()))
+        sizes = n.sizes()
+        assert sizes["members"] <= 6 and sizes["relays"] <= 4
+        assert n.members.get(A) is not None  # self stays known
+        assert n.fingerprint() == crate_fingerprint({m.addr: m.identity for m in n.members})

@@ -556,7 +556,7 @@ def _rust_config(
 
 
 def _not_carried(what: str) -> str:
-    return f"the rust-0.1 wire carries no {what}: leave them out in that mode (docs/interop.md)"
+    return f"the rust-0.1 wire carries no {what}: set none in that mode (docs/interop.md)"
 
 
 def _tags_of(tags: Mapping[str, str], config: Config) -> Tags:
