@@ -14,7 +14,9 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
@@ -23,6 +25,8 @@ from nodes import NodeProcess, converged, describe_all
 from waiting import wait_until
 
 _TICKS = os.sysconf("SC_CLK_TCK")
+KEYS = ["converge_s", "kill_s", "restart_s", "cpu_pct", "rss_mib", "dgrams_s", "bytes_s"]
+"""What one trial measures."""
 
 
 def cpu_seconds(pid: int) -> float:
@@ -51,10 +55,16 @@ def udp_out(lab: Lab, host: int) -> tuple[int, int]:
     return datagrams, int(tx)
 
 
-def trial(nodes_n: int, profile: str, idle_s: float) -> dict[str, float]:
+Make = Callable[[Lab, int], Any]
+"""Starts the node of one host: a NodeProcess, or anything read like one (tests/rust_nodes.py)."""
+
+
+def trial(nodes_n: int, make: Make, idle_s: float) -> dict[str, float]:
+    """One mesh of ``nodes_n`` hosts, host ``h`` running ``make(lab, h)``: the times to
+    converge, to agree again after kill -9 of the last node and after its restart, and the
+    idle costs per node."""
     with Lab(nodes_n) as lab:
-        args = ("--profile", profile)
-        nodes = [NodeProcess(lab, h, f"host-{h}", *args) for h in range(nodes_n)]
+        nodes = [make(lab, h) for h in range(nodes_n)]
         started = time.monotonic()
         wait_until(lambda: converged(nodes), 30.0, lambda: describe_all(nodes))
         result = {"converge_s": time.monotonic() - started}
@@ -82,7 +92,7 @@ def trial(nodes_n: int, profile: str, idle_s: float) -> dict[str, float]:
         result["kill_s"] = time.monotonic() - killed
 
         restarted = time.monotonic()
-        nodes[-1] = NodeProcess(lab, victim.host, victim.identity, *args)
+        nodes[-1] = make(lab, victim.host)
         wait_until(lambda: converged(nodes), 30.0, lambda: describe_all(nodes))
         result["restart_s"] = time.monotonic() - restarted
         return result
@@ -95,11 +105,14 @@ def main() -> None:
     parser.add_argument("--profile", default="lan")
     parser.add_argument("--idle", type=float, default=10.0, help="idle window, seconds")
     args = parser.parse_args()
-    results = [trial(args.nodes, args.profile, args.idle) for _ in range(args.trials)]
-    keys = ["converge_s", "kill_s", "restart_s", "cpu_pct", "rss_mib", "dgrams_s", "bytes_s"]
+
+    def make(lab: Lab, host: int) -> NodeProcess:
+        return NodeProcess(lab, host, f"host-{host}", "--profile", args.profile)
+
+    results = [trial(args.nodes, make, args.idle) for _ in range(args.trials)]
     print(f"{args.nodes} nodes, profile {args.profile}, {args.trials} trials")
     print(f"{'metric':>12} {'p50':>9} {'max':>9}")
-    for key in keys:
+    for key in KEYS:
         values = [r[key] for r in results]
         print(f"{key:>12} {statistics.median(values):>9.3f} {max(values):>9.3f}")
 

@@ -41,6 +41,11 @@ def rust_binary() -> Path:
     pytest.skip(reason)
 
 
+def _settled(lab: Lab, host: int) -> bool:
+    shown = lab.exec(host, ["ip", "-6", "addr", "show", "dev", "eth0", "tentative"])
+    return shown.returncode == 0 and not shown.stdout.strip()
+
+
 class RustProcess:
     """The crate's demo binary in one lab host; its lines are read as they come."""
 
@@ -53,6 +58,9 @@ class RustProcess:
         # A fingerprint line is followed by its N peers, a line each: the view is published
         # once all N have come.
         self._pending: tuple[int, int, dict[str, str]] | None = None
+        # The crate binds its first IPv6 address as it finds it: wait out duplicate address
+        # detection, or it binds a tentative address (and fails) or falls back to IPv4.
+        wait_until(lambda: _settled(lab, host), 15.0, lambda: f"host {host}'s IPv6 address")
         argv = [str(rust_binary()), "--identity", identity, *args]
         self.proc: subprocess.Popen[str] = lab.run(
             host, argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
