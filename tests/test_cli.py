@@ -230,8 +230,10 @@ def fake_discovery(monkeypatch: pytest.MonkeyPatch, found: FoundMember | None) -
         *,
         keys: Sequence[bytes] = (),
         label: str = "",
+        wire: str = "kaboodle",
     ) -> FoundMember:
         calls.append((port, interface, timeout))
+        assert wire == "kaboodle"  # only --wire rust-0.1 asks for the other
         if keys or label:
             calls.append({"keys": list(keys), "label": label})
         if found is None:
@@ -320,7 +322,8 @@ def test_join_peers_fingerprint_and_leave(env: dict[str, str], nodes: list[JoinP
     nodes.append(node)
     started = node.started
     documented = {"time", "event", "protocol", "version", "pid", "port", "self", "identity",
-                  "identity_b64", "interface", "encryption", "profile", "control"}  # fmt: skip
+                  "identity_b64", "interface", "encryption", "wire", "profile",
+                  "control"}  # fmt: skip
     assert set(started) == documented
     assert started["encryption"] == {"keys": [], "primary": None, "label": "",
                                      "verify_incoming": True, "verify_outgoing": True}  # fmt: skip
