@@ -71,6 +71,17 @@ def join(
             "(KABOODLE_SEEDS: several, apart by spaces or commas).",
         ),
     ] = None,
+    unicast_port: Annotated[
+        int,
+        typer.Option(
+            "--unicast-port",
+            envvar="KABOODLE_UNICAST_PORT",
+            min=0,
+            max=65535,
+            help="The port of this node's member socket (default 0: any free port); fix it "
+            "when others name this node in their seeds, as Swarm and Kubernetes do.",
+        ),
+    ] = 0,
     profile: Annotated[
         Profile, typer.Option("--profile", case_sensitive=False, help="Protocol timing.")
     ] = Profile.lan,
@@ -127,6 +138,7 @@ def join(
             interface=interface,
             identity=socket.gethostname() if identity is None else identity,
             seeds=split_seeds(seed),
+            unicast_port=unicast_port,
             config=config,
             tags=tags,
             keys=keys,

@@ -116,6 +116,7 @@ def test_version(runner: CliRunner) -> None:
         (["join", "--wire", "rust-0.1", "--label", "m"], "the rust-0.1 wire carries no mesh"),
         (["probe", "--wire", "rust-0.1", "--label", "m"], "the rust-0.1 wire carries no mesh"),
         (["join", "--wire", "rust-0.2"], "--wire"),
+        (["join", "--unicast-port", "70000"], "--unicast-port"),
         (["keys", "verify"], "say what to switch"),
         (["peers", "--state", "sleepy"], "--state"),
         (["probe", "--timeout", "0"], "--timeout"),
@@ -410,6 +411,19 @@ def test_sigterm_and_sigint_leave_gracefully_and_exit_0(
     assert first.wait() == 0
     assert first.lines[-1]["event"] == "stopped"
     assert sorted(p.name for p in rundir.iterdir()) == []  # sockets and locks removed
+
+
+def test_a_fixed_unicast_port_is_the_members_address_others_can_seed(
+    env: dict[str, str], nodes: list[JoinProcess]
+) -> None:
+    port, member_port = free_port(), free_port()
+    first = JoinProcess(port, env, "--unicast-port", str(member_port))
+    nodes.append(first)
+    assert first.addr.endswith(f":{member_port}")
+    second = JoinProcess(port, env, "--socket", str(Path(env["KABOODLE_RUNTIME_DIR"]) / "b.sock"),
+                         "--seed", f"[::1]:{member_port}")  # fmt: skip
+    nodes.append(second)
+    wait_until(lambda: second.first("joined"), 10.0, second.describe)
 
 
 def test_two_nodes_on_one_host_on_different_ports(
