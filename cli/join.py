@@ -159,7 +159,7 @@ async def _run(kb: Kaboodle, path: Path, profile: str, out: NodeOutput) -> None:
     # Installed first: a signal that comes while the node starts still means "leave".
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    server = kb.control_server(path, on_leave=stop.set)
+    server = kb.control_server(path, on_leave=stop.set, profile=profile)
     # The socket first: a second join on this port must fail before it announces anything.
     server.claim()
     try:

@@ -7,6 +7,7 @@ import typer
 from kaboodle.version import __version__
 
 from .errors import OneLineErrorsGroup
+from .info import info
 from .join import join
 from .keys import keys_app
 from .leave import leave
@@ -33,6 +34,7 @@ app.command()(join)
 app.command()(peers)
 app.command()(probe)
 app.command()(fingerprint)
+app.command()(info)
 app.command()(rtt)
 app.command()(tags)
 app.command()(watch)

@@ -176,6 +176,39 @@ def banner(started: Mapping[str, Any]) -> Text:
     return text
 
 
+def info_text(status: Mapping[str, Any]) -> Text:
+    """What ``kaboodle info`` prints: the node, its members by state, uptime, its counters."""
+    iface = status["interface"]
+    members = status["members"]
+    text = Text()
+    text.append(f"node {status['self']}  ", style="bold")
+    text.append_text(identity_text(status["identity"], status["identity_b64"]))
+    text.append("\n")
+    rows = [
+        ("interface", f"{iface['name']} ({iface['ip']}, index {iface['index']})"),
+        ("port", str(status["port"])),
+        ("profile", str(status.get("profile", "-"))),
+        ("wire", str(status.get("wire", "kaboodle"))),
+        ("encryption", encryption_text(status["encryption"])),
+        ("members", ", ".join(f"{members[s]} {s}" for s in ("alive", "suspect", "dead", "left"))),
+        ("uptime", _duration(status["uptime_s"])),
+    ]
+    for name, value in rows:
+        text.append(f"  {name:<11}", style="dim")
+        text.append(f"{value}\n")
+    text.append("  counters", style="dim")
+    for key, value in status["stats"].items():
+        text.append(f"\n    {key:<32} {value:>12,}")
+    return text
+
+
+def _duration(seconds: float) -> str:
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h {minutes:02}m {secs:02}s" if hours else f"{minutes}m {secs:02}s"
+
+
 def watch_screen(
     view: Mapping[str, Any], recent: Iterable[Text], port: int, stopped: bool = False
 ) -> Group:

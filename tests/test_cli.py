@@ -345,6 +345,17 @@ def test_join_peers_fingerprint_and_leave(env: dict[str, str], nodes: list[JoinP
     assert table.returncode == 0
     assert node.addr in table.stdout and socket.gethostname() in table.stdout
 
+    status = run_json("info", "-p", str(port), "--json", env=env)
+    assert set(status) >= documented - {"time", "event", "control"}
+    assert status["self"] == node.addr and status["profile"] == "local"
+    assert status["members"] == {"alive": 1, "suspect": 0, "dead": 0, "left": 0}
+    assert status["uptime_s"] > 0 and status["stats"]  # a lone node on lo counts its sends
+    assert all(isinstance(v, int) for v in status["stats"].values())
+    text = run("info", "-p", str(port), env=env)
+    assert text.returncode == 0
+    assert f"node {node.addr}" in text.stdout and "1 alive, 0 suspect" in text.stdout
+    assert all(key in text.stdout for key in status["stats"])
+
     done = run("leave", "--port", str(port), env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"the node {node.addr} on port {port} left the mesh"

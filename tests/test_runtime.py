@@ -174,3 +174,20 @@ def test_the_blocking_face_runs_a_node_from_plain_code() -> None:
             assert time.monotonic() < deadline, "the two nodes never agreed"
             time.sleep(0.02)
         assert a.peers() == b.peers() == {a.self_addr: b"a", b.self_addr: b"b"}
+        assert a.stats["received"] > 0 and a.uptime > 0 and a.running
+        assert (a.port, a.wire, a.identity, a.interface.name) == (port, "kaboodle", b"a", "lo")
+        a.install_key(b"k" * 32)
+        assert a.keys() and a.verify_incoming
+        a.verify_outgoing = False
+        assert not a.verify_outgoing
+
+
+# What only asyncio can offer: an async iterator of events, and the control socket's server,
+# which runs on the node's loop (kaboodle join serves it).
+ASYNC_ONLY = {"events", "control_server"}
+
+
+def test_the_blocking_face_is_the_whole_face_that_makes_sense_without_asyncio() -> None:
+    public = {name for name in dir(Kaboodle) if not name.startswith("_")}
+    blocking = {name for name in dir(BlockingKaboodle) if not name.startswith("_")}
+    assert blocking == public - ASYNC_ONLY

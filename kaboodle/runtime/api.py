@@ -117,6 +117,7 @@ class Kaboodle:
         self._subscriptions = Subscriptions()
         self._latency: dict[Addr, float] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._started_at = 0.0
         if len(self._identity) > self._config.max_identity:
             raise ValueError(f"identity is longer than {self._config.max_identity} bytes")
         self._envelope = Envelope(
@@ -167,6 +168,7 @@ class Kaboodle:
                 tags=self._tags,
             )
         self._iface = iface
+        self._started_at = time.monotonic()
         self._runner = NodeRunner(node, sockets, self._envelope, self._on_events)
         await self._runner.start()
         if self._seeds:
@@ -204,6 +206,11 @@ class Kaboodle:
     def running(self) -> bool:
         """True between start() and stop()."""
         return self._runner is not None
+
+    @property
+    def uptime(self) -> float:
+        """Seconds since start(); 0 when not running."""
+        return time.monotonic() - self._started_at if self._runner is not None else 0.0
 
     @property
     def wire(self) -> str:
@@ -438,7 +445,9 @@ class Kaboodle:
     def verify_outgoing(self, value: bool) -> None:
         self._envelope.verify_outgoing = value
 
-    def control_server(self, path: Path, *, on_leave: Callable[[], None]) -> ControlServer:
+    def control_server(
+        self, path: Path, *, on_leave: Callable[[], None], profile: str | None = None
+    ) -> ControlServer:
         """The control socket server for this node at ``path`` (what ``kaboodle join`` serves).
 
         Nothing is opened yet: the caller owns the server and drives it. ``claim()`` takes the
@@ -451,6 +460,7 @@ class Kaboodle:
             path: the Unix socket path to serve.
             on_leave: called when a client asks the node to leave; the caller then stops this
                 node and closes the server, and only then does that client get its answer.
+            profile: the name of the timing profile the node runs, for the ``info`` answer.
 
         Returns:
             A :class:`~kaboodle.runtime.control.ControlServer` reporting on this node. This
@@ -459,7 +469,7 @@ class Kaboodle:
             directory or the socket cannot be used, and :class:`KaboodleError` when ``path`` is
             too long for a Unix socket or exists and is not one.
         """
-        return ControlServer(self, path, on_leave=on_leave)
+        return ControlServer(self, path, on_leave=on_leave, profile=profile)
 
     @classmethod
     async def discover_mesh_member(

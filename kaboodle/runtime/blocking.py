@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
@@ -18,6 +19,7 @@ from kaboodle.protocol.coordinate import Coordinate
 from kaboodle.protocol.discovery import FoundMember
 
 from .api import Kaboodle
+from .interfaces import Interface
 from .peer_info import PeerInfo
 
 __all__ = ["BlockingKaboodle"]
@@ -79,6 +81,80 @@ class BlockingKaboodle:
     def fingerprint(self) -> int:
         """See :meth:`Kaboodle.fingerprint`."""
         return self._call(self._kb.fingerprint)
+
+    @property
+    def running(self) -> bool:
+        """See :attr:`Kaboodle.running`."""
+        return self._call(lambda: self._kb.running)
+
+    @property
+    def identity(self) -> bytes:
+        """See :attr:`Kaboodle.identity`."""
+        return self._call(lambda: self._kb.identity)
+
+    @property
+    def interface(self) -> Interface:
+        """See :attr:`Kaboodle.interface`."""
+        return self._call(lambda: self._kb.interface)
+
+    @property
+    def port(self) -> int:
+        """See :attr:`Kaboodle.port`."""
+        return self._kb.port
+
+    @property
+    def wire(self) -> str:
+        """See :attr:`Kaboodle.wire`."""
+        return self._kb.wire
+
+    @property
+    def uptime(self) -> float:
+        """See :attr:`Kaboodle.uptime`."""
+        return self._call(lambda: self._kb.uptime)
+
+    @property
+    def stats(self) -> Counter[str]:
+        """See :attr:`Kaboodle.stats` (a copy, taken on the loop's thread)."""
+        return self._call(lambda: Counter(self._kb.stats))
+
+    @property
+    def label(self) -> str:
+        """See :attr:`Kaboodle.label`."""
+        return self._kb.label
+
+    def keys(self) -> list[str]:
+        """See :meth:`Kaboodle.keys`."""
+        return self._call(self._kb.keys)
+
+    def install_key(self, key: bytes | str) -> None:
+        """See :meth:`Kaboodle.install_key`."""
+        self._call(lambda: self._kb.install_key(key))
+
+    def use_key(self, key: bytes | str) -> None:
+        """See :meth:`Kaboodle.use_key`."""
+        self._call(lambda: self._kb.use_key(key))
+
+    def remove_key(self, key: bytes | str) -> None:
+        """See :meth:`Kaboodle.remove_key`."""
+        self._call(lambda: self._kb.remove_key(key))
+
+    @property
+    def verify_incoming(self) -> bool:
+        """See :attr:`Kaboodle.verify_incoming`; settable."""
+        return self._call(lambda: self._kb.verify_incoming)
+
+    @verify_incoming.setter
+    def verify_incoming(self, value: bool) -> None:
+        self._call(lambda: setattr(self._kb, "verify_incoming", value))
+
+    @property
+    def verify_outgoing(self) -> bool:
+        """See :attr:`Kaboodle.verify_outgoing`; settable."""
+        return self._call(lambda: self._kb.verify_outgoing)
+
+    @verify_outgoing.setter
+    def verify_outgoing(self, value: bool) -> None:
+        self._call(lambda: setattr(self._kb, "verify_outgoing", value))
 
     def coordinate(self) -> Coordinate | None:
         """See :meth:`Kaboodle.coordinate`."""

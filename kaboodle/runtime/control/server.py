@@ -29,9 +29,9 @@ from .views import (
     ObservedNode,
     event_json,
     fingerprint_text,
-    info_json,
     json_line,
     keys_json,
+    status_json,
     view_json,
 )
 
@@ -58,10 +58,18 @@ class ControlServer:
         path: the socket path.
         on_leave: called when a client asks the node to leave; the owner then stops the node
             and calls ``close()``, and only then does that client get its answer.
+        profile: the timing profile's name, shown in the ``info`` answer when given.
     """
 
-    def __init__(self, kb: ObservedNode, path: Path, on_leave: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        kb: ObservedNode,
+        path: Path,
+        on_leave: Callable[[], None],
+        profile: str | None = None,
+    ) -> None:
         self._kb = kb
+        self._profile = profile
         self.path = path
         self._on_leave = on_leave
         self._lock_fd: int | None = None
@@ -278,7 +286,7 @@ class ControlServer:
         if cmd in _KEY_COMMANDS:
             return self._keys(cmd, req)
         if cmd == "info":
-            return {"ok": True, **info_json(kb)}
+            return {"ok": True, **status_json(kb, self._profile)}
         if cmd == "peers":
             return {"ok": True, **view_json(kb)}
         if cmd == "fingerprint":

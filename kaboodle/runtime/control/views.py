@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any, Protocol, TypedDict
 
@@ -57,6 +58,16 @@ class ObservedNode(Protocol):
     @property
     def wire(self) -> str:
         """The wire protocol it speaks."""
+        ...
+
+    @property
+    def uptime(self) -> float:
+        """Seconds since it started."""
+        ...
+
+    @property
+    def stats(self) -> Counter[str]:
+        """Its counters: datagrams by kind, drops by reason, refutations..."""
         ...
 
     @property
@@ -300,6 +311,19 @@ def info_json(kb: ObservedNode) -> dict[str, Any]:
         "encryption": keys_json(kb),
         "wire": kb.wire,
     }
+
+
+def status_json(kb: ObservedNode, profile: str | None) -> dict[str, Any]:
+    """The ``info`` answer (``kaboodle info``): what the node is (:func:`info_json`), its
+    profile when known, its members by state, uptime, and every counter it keeps."""
+    states = Counter(info.state.name.lower() for info in kb.peer_states().values())
+    status = info_json(kb)
+    if profile is not None:
+        status["profile"] = profile
+    status["members"] = {state: states[state] for state in ("alive", "suspect", "dead", "left")}
+    status["uptime_s"] = round(kb.uptime, 3)
+    status["stats"] = dict(sorted(kb.stats.items()))
+    return status
 
 
 def json_line(obj: Mapping[str, Any]) -> bytes:
