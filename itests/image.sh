@@ -29,6 +29,7 @@ scripts/wheelhouse.sh
 
 start=$(date +%s)
 # The build output goes to stderr, so that stdout's last line is the tag.
-docker build --build-arg BASE_IMAGE="$BASE_IMAGE" --tag "$image" . >&2
+# --force-rm: a failed step leaves no stopped container behind.
+docker build --force-rm --build-arg BASE_IMAGE="$BASE_IMAGE" --tag "$image" . >&2
 echo "image.sh: built $image in $(($(date +%s) - start)) s" >&2
 echo "$image"
