@@ -105,3 +105,28 @@ def messages(max_updates: int = 6) -> st.SearchStrategy[Message]:
         ),
         sync,
     )
+
+
+def mutations(real: st.SearchStrategy[bytes]) -> st.SearchStrategy[bytes]:
+    """Datagrams drawn from ``real``, or one of them truncated, bit-flipped, spliced with
+    another, or noise: what a hostile or broken network delivers."""
+
+    @st.composite
+    def mutated(draw: st.DrawFn) -> bytes:
+        data = draw(real)
+        how = draw(st.sampled_from(["real"] * 4 + ["truncated", "flipped", "spliced", "noise"]))
+        if how == "truncated":
+            return data[: draw(st.integers(0, len(data)))]
+        if how == "flipped" and data:
+            at = draw(st.integers(0, len(data) - 1))
+            return data[:at] + bytes([data[at] ^ (1 << draw(st.integers(0, 7)))]) + data[at + 1 :]
+        if how == "spliced":
+            other = draw(real)
+            return (
+                data[: draw(st.integers(0, len(data)))] + other[draw(st.integers(0, len(other))) :]
+            )
+        if how == "noise":
+            return draw(st.binary(max_size=64))
+        return data
+
+    return mutated()

@@ -9,6 +9,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from strategies import mutations
 
 from kaboodle.protocol import codec
 from kaboodle.protocol.addr import Addr
@@ -63,26 +64,8 @@ message = st.one_of(
 )
 
 
-@st.composite
-def datagram(draw: st.DrawFn) -> bytes:
-    """A real datagram, or one truncated, bit-flipped, spliced with another, or noise."""
-    data = codec.encode(draw(message))
-    how = draw(st.sampled_from(["real"] * 4 + ["truncated", "flipped", "spliced", "noise"]))
-    if how == "truncated":
-        return data[: draw(st.integers(0, len(data)))]
-    if how == "flipped":
-        at = draw(st.integers(0, len(data) - 1))
-        return data[:at] + bytes([data[at] ^ (1 << draw(st.integers(0, 7)))]) + data[at + 1 :]
-    if how == "spliced":
-        other = codec.encode(draw(message))
-        return data[: draw(st.integers(0, len(data)))] + other[draw(st.integers(0, len(other))) :]
-    if how == "noise":
-        return draw(st.binary(max_size=64))
-    return data
-
-
 step = st.one_of(
-    st.tuples(st.just("datagram"), pool, datagram()),
+    st.tuples(st.just("datagram"), pool, mutations(message.map(codec.encode))),
     st.tuples(st.just("timers"), st.floats(0.0, 3.0)),
 )
 
