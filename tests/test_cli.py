@@ -89,6 +89,15 @@ def test_help_lists_every_command(runner: CliRunner) -> None:
     assert "--install-completion" in result.stdout  # Typer's shell completion
 
 
+@pytest.mark.parametrize("args", [[], ["join"], ["peers"], ["keys", "list"], ["info"]])
+def test_help_shows_no_value_for_a_flag(runner: CliRunner, args: list[str]) -> None:
+    result = runner.invoke(app, [*args, "--help"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0
+    assert "--help" in result.stdout and "<bool>" not in result.stdout
+    if args == ["join"]:
+        assert "<int range>" in result.stdout  # options that take a value still show its type
+
+
 def test_version(runner: CliRunner) -> None:
     import kaboodle
 
