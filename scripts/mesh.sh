@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Run a mesh of Kaboodle containers from a fresh checkout: NODES (default 8) nodes on one IPv6
-# bridge, in the foreground (Ctrl-C stops it). Extra arguments go to `compose up`.
-#   scripts/mesh.sh                  # 8 nodes; in another shell:
-#   scripts/compose.sh exec --index 1 node kaboodle peers
+# bridge, in the foreground. Ctrl-C stops it and removes its containers and network (KEEP=1
+# leaves them, for `scripts/compose.sh down` later). Extra arguments go to `compose up`.
+#   scripts/mesh.sh                  # 8 nodes; in another shell (or a script: -T, no TTY):
+#   scripts/compose.sh exec -T --index 1 node kaboodle peers
 # Where the official python image cannot be had (no registry), a local Debian base is built
 # first (scripts/base-image.sh); the wheelhouse lets the image build without network access.
 set -euo pipefail
@@ -14,4 +15,7 @@ if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1 && ! docker pull "$BASE_
 fi
 export BASE_IMAGE
 scripts/wheelhouse.sh >/dev/null
-exec scripts/compose.sh up --build --scale node="${NODES:-8}" "$@"
+if [ "${KEEP:-0}" != 1 ]; then
+    trap 'scripts/compose.sh down --remove-orphans -t 2 >/dev/null 2>&1 || true' EXIT
+fi
+scripts/compose.sh up --build --scale node="${NODES:-8}" "$@"
