@@ -37,6 +37,17 @@ def _timestamp(when: float) -> str:
     )
 
 
+class _TextFormatter(logging.Formatter):
+    """``12:00:01  warning      message``: a log record in the shape of the event lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
+        text = f"{stamp}  {record.levelname.lower():<11}  {record.getMessage()}"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out = {
@@ -56,7 +67,7 @@ def configure_logging(level: LogLevel, json_logs: bool) -> None:
     if json_logs:
         handler.setFormatter(_JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(_TextFormatter())
     logger = logging.getLogger("kaboodle")
     logger.handlers[:] = [handler]
     logger.setLevel(level.value.upper())

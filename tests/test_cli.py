@@ -760,3 +760,33 @@ def test_nodes_with_one_key_file_mesh_and_a_node_without_it_stays_out(
 
     wait_until(refused, 10.0, first.describe)
     assert [e["identity"] for e in outsider.events("joined")] == []
+
+
+@pytest.mark.netns
+def test_multicast_refused_by_the_host_is_said_once_with_what_to_check() -> None:
+    from netns_lab import Lab, require_lab
+
+    require_lab()
+    directory = Path(tempfile.mkdtemp(prefix="kbfw-"))
+    try:
+        with Lab(1) as lab:
+            # A host firewall that refuses the group: sendto fails with EPERM.
+            lab.exec(0, ["ip6tables", "-A", "OUTPUT", "-d", "ff02::1213:1989", "-j", "REJECT"],
+                     check=True)  # fmt: skip
+            argv = ["env", f"KABOODLE_RUNTIME_DIR={directory}", *KABOODLE, "join", "--profile",
+                    "local", "--interface", "eth0"]  # fmt: skip
+            proc = lab.run(0, argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            assert proc.stderr is not None
+            line = wait_until(proc.stderr.readline, 30.0)  # the first line on stderr
+            proc.send_signal(signal.SIGTERM)
+            rest = proc.communicate(timeout=20)[1]
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    assert re.fullmatch(
+        r"\d\d:\d\d:\d\d  warning {6}multicast to ff02::1213:1989 port 7475 on eth0 is refused "
+        r"by this host \(Operation not permitted\): discovery falls back to seeds; check the "
+        r"firewall, or give --seed HOST:PORT \(further ones are counted as "
+        r"group-send-error:EPERM\)\n",
+        line,
+    ), line
+    assert "multicast" not in rest  # said once, however many announces fail

@@ -208,8 +208,28 @@ class NodeRunner:
         key = f"{kind}:{errno.errorcode.get(error.errno or 0, error.errno)}"
         if not self.stats[key]:
             # Once per kind of failure: enough to diagnose, never a flood.
-            log.warning("sending to %s failed: %s (counted as %s)", sockaddr, error, key)
+            log.warning(
+                "%s (further ones are counted as %s)", self._why(kind, error, sockaddr), key
+            )
         self.stats[key] += 1
+
+    def _why(self, kind: str, error: OSError, sockaddr: tuple[Any, ...]) -> str:
+        """What a send failure means, and what to check, in words."""
+        reason = error.strerror or str(error)
+        if kind != "group-send-error":
+            return f"sending to {sockaddr[0]} port {sockaddr[1]} failed: {reason}"
+        where = f"{sockaddr[0]} port {sockaddr[1]} on {self.sockets.iface.name}"
+        if error.errno in (errno.EPERM, errno.EACCES):
+            return (
+                f"multicast to {where} is refused by this host ({reason}): discovery falls back "
+                "to seeds; check the firewall, or give --seed HOST:PORT"
+            )
+        if error.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL):
+            return (
+                f"multicast to {where} has no route ({reason}): this interface cannot reach "
+                "the group; choose another with --interface, or give --seed HOST:PORT"
+            )
+        return f"multicast to {where} failed: {reason}"
 
     async def _watch_interface(self) -> None:
         """Rejoin the group when our address comes back on an interface with a new index or
