@@ -18,7 +18,9 @@ import os
 import shlex
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 
 import docker
 import docker.errors
@@ -29,10 +31,12 @@ from dockermesh import (
     Compose,
     ComposeMissingError,
     Mesh,
+    SideProject,
     compose_command,
     project_lock,
     raise_neighbour_limits,
 )
+from pytest_docker.plugin import get_docker_services
 
 PROJECT = os.environ.get("KABOODLE_ITEST_PROJECT", "kbitest")
 """The compose project of the IPv6 mesh; a fixed name, so a run removes what a crashed earlier
@@ -162,6 +166,36 @@ def docker_cleanup() -> list[str]:
     if os.environ.get("KABOODLE_ITEST_KEEP"):
         return []
     return ["down -v --remove-orphans -t 2"]
+
+
+@pytest.fixture(scope="session")
+def side_project(
+    docker_client: docker.DockerClient, docker_compose_command: str, itest_env: dict[str, str]
+) -> SideProject:
+    """A compose project of its own beside the session's mesh, for a module's fixture:
+    ``with side_project(files, project, nodes, env) as mesh:`` brings ``nodes`` nodes up from
+    the compose ``files`` (an earlier run's leftovers removed first), with the compose
+    variables ``env`` set while it lives (its own bridge and subnets, say), and removes it
+    after."""
+
+    @contextmanager
+    def project_of(
+        files: Sequence[Path], project: str, nodes: int, env: Mapping[str, str]
+    ) -> Iterator[Mesh]:
+        down = "down -v --remove-orphans -t 2"
+        with pytest.MonkeyPatch.context() as mp:
+            for name, value in env.items():
+                mp.setenv(name, value)
+            with get_docker_services(
+                docker_compose_command,
+                [str(f) for f in files],
+                project,
+                [down, f"up -d --no-build --scale node={nodes}"],
+                [down],
+            ):
+                yield Mesh(docker_client, project)
+
+    return project_of
 
 
 @pytest.fixture(scope="session")

@@ -50,6 +50,7 @@ __all__ = [
     "LogLine",
     "Member",
     "Mesh",
+    "SideProject",
     "compose_command",
     "counted",
     "docker_time",
@@ -75,6 +76,10 @@ _POLL = 0.05
 """Seconds between two polls of a condition: a view costs about a millisecond per node."""
 
 T = TypeVar("T")
+
+SideProject = Callable[..., contextlib.AbstractContextManager["Mesh"]]
+"""``side_project(files, project, nodes, env)``: a compose project of its own beside the
+session's mesh, as a context manager of its :class:`Mesh` (the fixture in conftest.py)."""
 
 
 class ComposeMissingError(RuntimeError):

@@ -12,10 +12,8 @@ import ipaddress
 import time
 from collections.abc import Iterator
 
-import docker
 import pytest
-from dockermesh import NODES, REPO, Mesh, counted
-from pytest_docker.plugin import get_docker_services
+from dockermesh import NODES, REPO, Mesh, SideProject, counted
 
 from kaboodle.protocol.addr import Addr
 
@@ -23,18 +21,10 @@ PROJECT4 = "kbitest4"
 
 
 @pytest.fixture(scope="module")
-def ipv4_mesh(
-    docker_client: docker.DockerClient, docker_compose_command: str, itest_env: dict[str, str]
-) -> Iterator[Mesh]:
+def ipv4_mesh(side_project: SideProject) -> Iterator[Mesh]:
     """8 nodes on the IPv4-only network, removed after the module's tests."""
-    with get_docker_services(
-        docker_compose_command,
-        [str(REPO / "docker-compose.ipv4.yml")],
-        PROJECT4,
-        ["down -v --remove-orphans -t 2", f"up -d --no-build --scale node={NODES}"],
-        ["down -v --remove-orphans -t 2"],
-    ):
-        yield Mesh(docker_client, PROJECT4)
+    with side_project([REPO / "docker-compose.ipv4.yml"], PROJECT4, NODES, {}) as mesh:
+        yield mesh
 
 
 def test_the_ipv4_only_network_converges_by_broadcast(ipv4_mesh: Mesh, record: list[str]) -> None:

@@ -13,8 +13,7 @@ from collections.abc import Iterator
 
 import docker
 import pytest
-from dockermesh import NODES, REPO, Mesh, counted, wait_until
-from pytest_docker.plugin import get_docker_services
+from dockermesh import NODES, REPO, Mesh, SideProject, counted, wait_until
 
 from kaboodle.runtime.keyring import key_id
 
@@ -30,10 +29,7 @@ KEY = os.urandom(32)
 
 @pytest.fixture(scope="module")
 def keyed_mesh(
-    docker_client: docker.DockerClient,
-    docker_compose_command: str,
-    itest_env: dict[str, str],
-    tmp_path_factory: pytest.TempPathFactory,
+    side_project: SideProject, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Mesh]:
     """8 nodes whose key is a Docker secret, removed after the module's tests."""
     secrets = tmp_path_factory.mktemp("secrets")
@@ -41,18 +37,10 @@ def keyed_mesh(
     key_file = secrets / "mesh.key"
     key_file.write_text(base64.b64encode(KEY).decode() + "\n")
     key_file.chmod(0o644)
-    files = [str(REPO / "docker-compose.yml"), str(REPO / "docker-compose.secret.yml")]
-    with pytest.MonkeyPatch.context() as mp:
-        for name, value in {**KEYED_ENV, "KABOODLE_KEY_SECRET": str(key_file)}.items():
-            mp.setenv(name, value)
-        with get_docker_services(
-            docker_compose_command,
-            files,
-            PROJECT_KEYED,
-            ["down -v --remove-orphans -t 2", f"up -d --no-build --scale node={NODES}"],
-            ["down -v --remove-orphans -t 2"],
-        ):
-            yield Mesh(docker_client, PROJECT_KEYED)
+    files = [REPO / "docker-compose.yml", REPO / "docker-compose.secret.yml"]
+    env = {**KEYED_ENV, "KABOODLE_KEY_SECRET": str(key_file)}
+    with side_project(files, PROJECT_KEYED, NODES, env) as mesh:
+        yield mesh
 
 
 def test_a_keyed_mesh_converges_and_a_container_without_the_key_never_gets_in(

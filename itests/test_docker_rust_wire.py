@@ -7,37 +7,24 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-import docker
 import pytest
-from dockermesh import REPO, Mesh, counted
-from pytest_docker.plugin import get_docker_services
+from dockermesh import REPO, Mesh, SideProject, counted
 
 PROJECT_RUST = "kbitestrust"
 NODES_RUST = 4
 NETWORK = {  # beside the session's IPv6 mesh, so a bridge and subnets of its own
     "KABOODLE_WIRE": "rust-0.1",
     "KABOODLE_BRIDGE": "kbitestr6",
-    "KABOODLE_SUBNET6": "fd6b:6264:19a2::/64",
+    "KABOODLE_SUBNET6": "fd6b:6264:19a3::/64",  # the keyed project has 19a2
     "KABOODLE_SUBNET4": "172.31.193.0/24",
 }
 
 
 @pytest.fixture(scope="module")
-def rust_mesh(
-    docker_client: docker.DockerClient, docker_compose_command: str, itest_env: dict[str, str]
-) -> Iterator[Mesh]:
+def rust_mesh(side_project: SideProject) -> Iterator[Mesh]:
     """4 nodes in rust-0.1 mode, removed after the module's tests."""
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in NETWORK.items():
-            mp.setenv(key, value)
-        with get_docker_services(
-            docker_compose_command,
-            [str(REPO / "docker-compose.yml")],
-            PROJECT_RUST,
-            ["down -v --remove-orphans -t 2", f"up -d --no-build --scale node={NODES_RUST}"],
-            ["down -v --remove-orphans -t 2"],
-        ):
-            yield Mesh(docker_client, PROJECT_RUST)
+    with side_project([REPO / "docker-compose.yml"], PROJECT_RUST, NODES_RUST, NETWORK) as mesh:
+        yield mesh
 
 
 def test_containers_in_rust_mode_converge_and_survive_a_kill(
