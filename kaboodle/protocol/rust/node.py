@@ -292,12 +292,16 @@ class RustNode:
             if len(self.members) >= self.config.max_members:
                 self.stats["dropped:table-full"] += 1
                 return False
-            self.members.add(self._record(src, identity), now)
-            self._peers[src] = _Peer(now)
-            fx.events.append(PeerJoined(addr=src, identity=identity, incarnation=0))
+            self._add(now, src, identity, now, fx)
             return True
         self._alive(now, src, fx, identity)
         return True
+
+    def _add(self, now: float, addr: Addr, identity: bytes, heard_at: float, fx: Effects) -> None:
+        """A new peer (the caller checked that it fits), last heard from at ``heard_at``."""
+        self.members.add(self._record(addr, identity), now)
+        self._peers[addr] = _Peer(heard_at)
+        fx.events.append(PeerJoined(addr=addr, identity=identity, incarnation=0))
 
     def _alive(self, now: float, addr: Addr, fx: Effects, identity: bytes | None = None) -> None:
         """``addr`` (a known peer) answered: Known again, and its identity as it says."""
@@ -374,7 +378,7 @@ class RustNode:
             if now - peer.heard_at < MAX_PEER_SHARE_AGE:
                 entries.append((addr, member.identity))
         self._rng.shuffle(entries)
-        room = wire.MAX_DATAGRAM - 8 - len(self._identity) - 4 - 8
+        room = wire.MAX_DATAGRAM - len(wire.encode(self._envelope_of(wire.KnownPeers(()))))
         chosen = []
         for addr, identity in entries:
             size = wire.encoded_peer_size(addr, identity)
@@ -395,9 +399,7 @@ class RustNode:
             if len(self.members) >= self.config.max_members:
                 self.stats["dropped:table-full"] += 1
                 return
-            self.members.add(self._record(addr, identity), now)
-            self._peers[addr] = _Peer(now - MAX_PEER_SHARE_AGE)
-            fx.events.append(PeerJoined(addr=addr, identity=identity, incarnation=0))
+            self._add(now, addr, identity, now - MAX_PEER_SHARE_AGE, fx)
 
     def _broadcast(self, now: float, src: Addr, msg: wire.Broadcast, fx: Effects) -> None:
         if isinstance(msg, wire.Join):
