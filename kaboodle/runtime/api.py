@@ -96,12 +96,10 @@ class Kaboodle:
         verify_outgoing: bool = True,
         wire: str = "kaboodle",
     ) -> None:
-        if wire not in WIRES:
-            raise ValueError(f"wire {wire!r} is not one of {', '.join(WIRES)}")
-        self._wire = wire
         keys = tuple(keys)
-        if wire == RUST_WIRE:
-            config = _rust_config(config, tags, keys, label)
+        if _check_wire(wire, tags, keys, label) == RUST_WIRE:
+            config = _rust_config(config)
+        self._wire = wire
         for name, value in (("port", port), ("unicast_port", unicast_port)):
             if not 0 <= value <= 65535 or (name == "port" and value == 0):
                 raise ValueError(f"{name} {value} is out of range")
@@ -493,11 +491,8 @@ class Kaboodle:
             KaboodleError: no interface fits, or the socket cannot be opened.
             ValueError: a bad key or label.
         """
-        if wire not in WIRES:
-            raise ValueError(f"wire {wire!r} is not one of {', '.join(WIRES)}")
         keys = tuple(keys)
-        if wire == RUST_WIRE and (keys or label):
-            raise ValueError(_not_carried("encryption keys" if keys else "mesh label"))
+        _check_wire(wire, None, keys, label)
         envelope = Envelope(Keyring(_key(k) for k in keys), label)
         iface = choose_interface(interface)
         sock = open_prober(iface)
@@ -547,17 +542,30 @@ class Kaboodle:
             await asyncio.sleep(_SEED_REFRESH)
 
 
-def _rust_config(
-    config: Config | None, tags: Mapping[str, str] | None, keys: tuple[object, ...], label: str
-) -> Config:
+def _check_wire(
+    wire: str, tags: Mapping[str, str] | None, keys: tuple[object, ...], label: str
+) -> str:
+    """``wire``, once known to be one of :data:`WIRES` that can carry ``tags``, ``keys`` and
+    ``label``.
+
+    Raises:
+        ValueError: an unknown wire, or tags, keys or a label for the rust-0.1 wire.
+    """
+    if wire not in WIRES:
+        raise ValueError(f"wire {wire!r} is not one of {', '.join(WIRES)}")
+    if wire == RUST_WIRE:
+        for given, what in ((tags, "tags"), (keys, "encryption keys"), (label, "mesh label")):
+            if given:
+                raise ValueError(_not_carried(what))
+    return wire
+
+
+def _rust_config(config: Config | None) -> Config:
     """The config of a rust-0.1 node (proximity off by default).
 
     Raises:
-        ValueError: tags, keys, a label or coordinates asked for: the crate carries none.
+        ValueError: coordinates asked for: the crate carries none.
     """
-    for given, what in ((tags, "tags"), (keys, "encryption keys"), (label, "mesh label")):
-        if given:
-            raise ValueError(_not_carried(what))
     if config is None:
         return Config.lan(proximity=False)
     if config.proximity:
