@@ -18,6 +18,7 @@ import statistics
 import time
 
 from kaboodle.protocol import codec
+from kaboodle.protocol.config import Config
 from kaboodle.protocol.coordinate import Coordinate
 from kaboodle.protocol.messages import Ack
 from kaboodle.sim.cluster import Cluster
@@ -69,7 +70,7 @@ def traffic(size: int, seed: int, duration: float) -> None:
             seed=seed,
             latency=JITTER,
             topology=model.one_way,
-            config=Cluster(0).config.with_changes(proximity=on),
+            config=Config.lan(proximity=on),
         )
         cluster.run_until(duration)
         stats = cluster.stats
