@@ -37,11 +37,12 @@ class ProximityAudit:
 
     def errors(self) -> list[float]:
         """The relative error of every estimate a live node holds of a live peer."""
-        return [
-            abs(estimate - self.true_rtt(host, peer)) / self.true_rtt(host, peer)
-            for host, estimates in self._estimates().items()
-            for peer, estimate in estimates.items()
-        ]
+        errors = []
+        for host, estimates in self._estimates().items():
+            for peer, estimate in estimates.items():
+                true = self.true_rtt(host, peer)  # once: a model lookup for each of N^2 pairs
+                errors.append(abs(estimate - true) / true)
+        return errors
 
     def nearest_found(self, n: int) -> list[int]:
         """For each live node: how many of its true ``n`` nearest live peers are among the
