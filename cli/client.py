@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kaboodle.runtime.control import ControlError, NodeNotRunningError, request
+from kaboodle.runtime.control.client import request
+from kaboodle.runtime.control.errors import ControlError, NodeNotRunningError
 
 from .errors import CliError, ExitCode
 from .paths import locate
@@ -61,7 +61,7 @@ def ask(
     """
     path = node_path(port, socket, probe_hint)
     try:
-        return asyncio.run(request(path, cmd, port=port, timeout=timeout, fields=fields))
+        return request(path, cmd, port=port, timeout=timeout, fields=fields)
     except NodeNotRunningError:
         raise not_running(port, socket, probe_hint) from None
     except ControlError as exc:

@@ -10,7 +10,7 @@ from typing import Any, cast
 import typer
 from typer.core import TyperGroup
 
-from kaboodle import KaboodleError
+from kaboodle.runtime.errors import KaboodleError
 
 __all__ = ["CliError", "ExitCode", "OneLineErrorsGroup", "report"]
 
@@ -62,21 +62,8 @@ class OneLineErrorsGroup(TyperGroup):
 
     Click shows a usage error as a usage synopsis, a hint and (with rich) a boxed panel; scripts
     and logs want one line. Errors of the environment (``KaboodleError``, whose messages say
-    what to do) get exit code 3, with no traceback. Help shows no type for a flag, which takes
-    no value (Typer 0.29's rich help writes ``<bool>`` there).
+    what to do) get exit code 3, with no traceback.
     """
-
-    def format_help(self, ctx: Any, formatter: Any) -> None:
-        """The group's help, its flags without a type."""
-        _quiet_flags(self, ctx)
-        super().format_help(ctx, formatter)
-
-    def get_command(self, ctx: Any, cmd_name: str) -> Any:
-        """A subcommand, its flags (and those of its own subcommands) without a type."""
-        command = super().get_command(ctx, cmd_name)
-        if command is not None:
-            _quiet_flags(command, ctx)
-        return command
 
     def main(
         self,
@@ -110,15 +97,6 @@ class OneLineErrorsGroup(TyperGroup):
             sys.exit(ExitCode.NOT_FOUND)
         # In this mode Click returns the code of a typer.Exit instead of exiting.
         sys.exit(result if isinstance(result, int) else ExitCode.OK)
-
-
-def _quiet_flags(command: Any, ctx: Any) -> None:
-    # An empty metavar is what the help shows in the type column; parsing never reads it.
-    for param in command.get_params(ctx):
-        if getattr(param, "is_flag", False):
-            param.metavar = ""
-    for sub in getattr(command, "commands", {}).values():
-        _quiet_flags(sub, ctx)
 
 
 def _click_error(exc: Exception) -> int:

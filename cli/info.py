@@ -1,14 +1,10 @@
 """``kaboodle info``: what the local node is and how it fares (Serf's ``serf info``): its
 address, interface, profile, wire and encryption, members by state, uptime and counters."""
 
-from __future__ import annotations
-
 import json
 
 import typer
-from rich.console import Console
 
-from . import render
 from .client import ask
 from .options import DEFAULT_PORT, JsonOption, PortOption, SocketOption
 
@@ -26,4 +22,8 @@ def info(
     if as_json:
         typer.echo(json.dumps(answer))
         return
+    from rich.console import Console
+
+    from . import render
+
     Console(highlight=False, soft_wrap=True).print(render.info_text(answer))

@@ -1,28 +1,19 @@
 """``kaboodle join``: run a node in the foreground and serve its control socket."""
 
-from __future__ import annotations
-
-import asyncio
-import signal
 import socket
-from collections.abc import AsyncIterable
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from kaboodle import PROFILES, Event, Kaboodle
-from kaboodle.runtime.control import event_json, info_json
-
 from .errors import CliError, ExitCode
-from .logs import LogLevel, NodeOutput, configure_logging
 from .options import (
     DEFAULT_PORT,
     InterfaceOption,
     KeyFileOption,
     KeyOption,
     LabelOption,
+    LogLevel,
     PortOption,
     SocketOption,
     Wire,
@@ -57,6 +48,7 @@ def join(
         typer.Option(
             "--identity",
             envvar="KABOODLE_IDENTITY",
+            metavar="TEXT",
             help="What other members see for this node, as UTF-8 (default: the hostname).",
         ),
     ] = None,
@@ -76,6 +68,7 @@ def join(
         typer.Option(
             "--unicast-port",
             envvar="KABOODLE_UNICAST_PORT",
+            metavar="PORT",
             min=0,
             max=65535,
             help="The port of this node's member socket (default 0: any free port); fix it "
@@ -125,6 +118,15 @@ def join(
 
     SIGINT and SIGTERM (or 'kaboodle leave') make it leave gracefully and exit 0.
     """
+    # The node's modules load here, not when the command line is parsed: the client commands
+    # (a healthcheck's 'kaboodle fingerprint') share this module's import and need none of them.
+    import asyncio
+
+    from kaboodle import PROFILES, Kaboodle
+
+    from .foreground import run
+    from .logs import NodeOutput, configure_logging
+
     configure_logging(log_level, json_logs)
     refuse_key_flag(key, "kaboodle join")
     keys = keys_from(key_file, "kaboodle join")
@@ -150,41 +152,4 @@ def join(
     except ValueError as exc:  # a bad seed, identity or tag, or what the wire cannot carry
         raise CliError(str(exc), ExitCode.USAGE, "kaboodle join") from None
     path = control if control is not None else socket_path(prepare_runtime_dir(), port)
-    asyncio.run(_run(kb, path, profile.value, NodeOutput(json_logs)))
-
-
-async def _run(kb: Kaboodle, path: Path, profile: str, out: NodeOutput) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    # Installed first: a signal that comes while the node starts still means "leave".
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    server = kb.control_server(path, on_leave=stop.set, profile=profile)
-    # The socket first: a second join on this port must fail before it announces anything.
-    server.claim()
-    try:
-        events = kb.events()  # subscribed before start, so no early event is missed
-        await kb.start()
-        try:
-            await server.start()
-            out.emit(
-                {"event": "started", **info_json(kb), "profile": profile, "control": str(path)}
-            )
-            printer = asyncio.create_task(_print_events(events, out, stop))
-            await stop.wait()
-            server.leaving()
-            out.emit({"event": "leaving"})
-        finally:
-            await kb.stop()  # graceful: peers record "left" at once
-        await printer  # ends with the subscription, once the node has stopped
-        out.emit({"event": "stopped"})
-    finally:
-        await server.close()
-
-
-async def _print_events(events: AsyncIterable[Event], out: NodeOutput, stop: asyncio.Event) -> None:
-    async for event in events:
-        record = event_json(event)
-        # Once leaving, the node's own view empties as it goes: not news about the mesh.
-        if record is not None and not stop.is_set():
-            out.emit(record)
+    asyncio.run(run(kb, path, profile.value, NodeOutput(json_logs)))

@@ -4,8 +4,6 @@ Keys go from a file to the node over the control socket (mode 0600) and are show
 their id, 8 hex digits of their SHA-256, never themselves.
 """
 
-from __future__ import annotations
-
 import base64
 import json
 from pathlib import Path
@@ -29,7 +27,10 @@ keys_app = typer.Typer(
 KeyFileArgument = Annotated[
     Path,
     typer.Option(
-        "--key-file", dir_okay=False, help="A file holding one base64 AES key (16, 24, 32 bytes)."
+        "--key-file",
+        dir_okay=False,
+        metavar="PATH",
+        help="A file holding one base64 AES key (16, 24, 32 bytes).",
     ),
 ]
 

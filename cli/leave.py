@@ -1,7 +1,5 @@
 """``kaboodle leave``: make the local node leave the mesh gracefully and exit."""
 
-from __future__ import annotations
-
 import typer
 
 from .client import ask

@@ -12,23 +12,15 @@ import sys
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 from rich.console import Console
 
 from cli import render
 
-__all__ = ["LogLevel", "NodeOutput", "configure_logging"]
+from .options import LogLevel
 
-
-class LogLevel(StrEnum):
-    """``--log-level`` values."""
-
-    debug = "debug"
-    info = "info"
-    warning = "warning"
-    error = "error"
+__all__ = ["NodeOutput", "configure_logging"]
 
 
 def _timestamp(when: float) -> str:

@@ -1,7 +1,5 @@
 """Options that several commands share, so each is spelled and documented once."""
 
-from __future__ import annotations
-
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +13,7 @@ __all__ = [
     "KeyFileOption",
     "KeyOption",
     "LabelOption",
+    "LogLevel",
     "Order",
     "PortOption",
     "ProbeOption",
@@ -57,6 +56,15 @@ WireOption = Annotated[
 ]
 
 
+class LogLevel(StrEnum):
+    """``--log-level`` values."""
+
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
 class Order(StrEnum):
     """How ``peers --sort`` orders the members."""
 
@@ -70,6 +78,7 @@ PortOption = Annotated[
         "--port",
         "-p",
         envvar="KABOODLE_PORT",
+        metavar="PORT",
         min=1,
         max=65535,
         help="The mesh's discovery port (the same for every member).",
@@ -81,6 +90,7 @@ SocketOption = Annotated[
     typer.Option(
         "--socket",
         envvar="KABOODLE_SOCKET",
+        metavar="PATH",
         dir_okay=False,
         help="The node's control socket, instead of the one for --port in the runtime directory.",
     ),
@@ -113,7 +123,11 @@ ProbeOption = Annotated[
 TimeoutOption = Annotated[
     float,
     typer.Option(
-        "--timeout", min=0.1, max=3600.0, help="Seconds to wait for a member to answer a probe."
+        "--timeout",
+        min=0.1,
+        max=3600.0,
+        metavar="SECONDS",
+        help="Seconds to wait for a member to answer a probe.",
     ),
 ]
 
@@ -122,6 +136,7 @@ KeyFileOption = Annotated[
     typer.Option(
         "--key-file",
         envvar="KABOODLE_KEY_FILE",
+        metavar="PATH",
         dir_okay=False,
         help="A file holding one base64 AES key (16, 24 or 32 bytes): encrypt with it "
         "(docs/security.md).",
@@ -138,6 +153,7 @@ LabelOption = Annotated[
     typer.Option(
         "--label",
         envvar="KABOODLE_LABEL",
+        metavar="LABEL",
         help="The mesh label: meshes with different labels never mix, even on one port.",
     ),
 ]

@@ -16,7 +16,11 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from kaboodle.runtime.control import ControlPermissionError, NodeNotRunningError, owner_text
+from kaboodle.runtime.control.errors import (
+    ControlPermissionError,
+    NodeNotRunningError,
+    owner_text,
+)
 
 __all__ = ["SYSTEM_RUNTIME_DIR", "locate", "prepare_runtime_dir", "runtime_dirs", "socket_path"]
 

@@ -1,15 +1,11 @@
 """``kaboodle peers`` and ``kaboodle fingerprint``: what the local node (or a probe) sees."""
 
-from __future__ import annotations
-
 import json
 import re
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
-from . import render
 from .client import ask
 from .errors import CliError, ExitCode
 from .options import (
@@ -86,6 +82,10 @@ def peers(
     if as_json:
         typer.echo(json.dumps(view))
         return
+    from rich.console import Console
+
+    from . import render
+
     console = Console(highlight=False)
     console.print(render.peers_table(view))
     console.print(render.summary_line(view), soft_wrap=True)

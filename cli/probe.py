@@ -5,21 +5,12 @@ carries only what the member that answered says of itself and its view: its addr
 identity, fingerprint and member count, which is all that can be learnt without joining.
 """
 
-from __future__ import annotations
-
-import asyncio
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
-from kaboodle import FoundMember, Kaboodle
-from kaboodle.runtime.control import PeerJson, fingerprint_text, identity_json
-
-from . import render
 from .errors import CliError, ExitCode
 from .options import (
     DEFAULT_PORT,
@@ -35,6 +26,10 @@ from .options import (
 )
 from .secrets import keys_from, refuse_key_flag
 
+if TYPE_CHECKING:
+    from kaboodle import FoundMember
+    from kaboodle.runtime.control import PeerJson
+
 __all__ = ["discover", "found_json", "probe", "probe_view"]
 
 
@@ -46,7 +41,7 @@ def discover(
     label: str = "",
     *,
     wire: Wire = Wire.kaboodle,
-) -> FoundMember:
+) -> "FoundMember":
     """Probe the mesh on ``port`` until a member answers; an encrypted or labelled mesh
     answers only a probe with its key (in ``key_file``) and label.
 
@@ -55,6 +50,10 @@ def discover(
             label (exit 2).
         KaboodleError: no interface matches, or the probe socket cannot be opened (exit 3).
     """
+    import asyncio
+
+    from kaboodle import Kaboodle
+
     keys = keys_from(key_file, "kaboodle probe")
     try:
         return asyncio.run(
@@ -71,8 +70,10 @@ def discover(
         ) from None
 
 
-def found_json(found: FoundMember) -> dict[str, Any]:
+def found_json(found: "FoundMember") -> dict[str, Any]:
     """What ``kaboodle probe --json`` prints."""
+    from kaboodle.runtime.control import fingerprint_text, identity_json
+
     text, b64 = identity_json(found.identity)
     return {
         "addr": str(found.addr),
@@ -83,11 +84,13 @@ def found_json(found: FoundMember) -> dict[str, Any]:
     }
 
 
-def probe_view(found: FoundMember) -> dict[str, Any]:
+def probe_view(found: "FoundMember") -> dict[str, Any]:
     """A view in the shape of ``peers --json`` made from a probe's answer: ``self`` is the
     member that answered and the only peer listed; ``members`` is its count of members, and
     ``probe`` is true. Its incarnation, latency and coordinate are not in the answer, so they are
     null."""
+    from kaboodle.runtime.control import fingerprint_text, identity_json
+
     if found.fingerprint is None or found.members is None:
         raise CliError("the member's answer carries no view (a rust-0.1 member)", ExitCode.USAGE)
     text, b64 = identity_json(found.identity)
@@ -128,6 +131,13 @@ def probe(
     if as_json:
         typer.echo(json.dumps(found_json(found)))
         return
+    from rich.console import Console
+    from rich.text import Text
+
+    from kaboodle.runtime.control import fingerprint_text, identity_json
+
+    from . import render
+
     line = Text("found ")
     line.append(str(found.addr), style="bold")
     line.append("  ")

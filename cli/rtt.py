@@ -1,17 +1,11 @@
 """``kaboodle rtt``: the round trip between two members, estimated from the network coordinates
 the local node knows (Serf's ``serf rtt``). No datagram is sent to either member."""
 
-from __future__ import annotations
-
 import json
 from typing import Annotated, Any
 
 import typer
 
-from kaboodle.protocol.addr import Addr
-from kaboodle.runtime.control.views import coordinate_from_json
-
-from . import render
 from .client import ask
 from .errors import CliError, ExitCode
 from .options import DEFAULT_PORT, JsonOption, PortOption, SocketOption
@@ -41,6 +35,8 @@ def rtt(
             "(it is on unless Config.proximity is False)",
             ExitCode.NOT_FOUND,
         )
+    from kaboodle.runtime.control.views import coordinate_from_json
+
     a = _member(view, first)
     b = me if second is None else _member(view, second)
     estimate = coordinate_from_json(_coordinate(a)).distance_to(
@@ -59,6 +55,8 @@ def rtt(
             )
         )
         return
+    from . import render
+
     typer.echo(
         f"estimated {_name(a)} <-> {_name(b)} rtt: {render.latency_text(milliseconds)} "
         f"(coordinates as {view['self']} knows them)"
@@ -71,6 +69,8 @@ def _member(view: dict[str, Any], name: str) -> dict[str, Any]:
     Raises:
         CliError: no member, or more than one, goes by that name (exit 1).
     """
+    from kaboodle.protocol.addr import Addr
+
     try:
         addr: str | None = str(Addr.parse(name))
     except ValueError:

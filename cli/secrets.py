@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kaboodle.runtime.keyring import read_key_file
-
 from .errors import CliError, ExitCode
 
 __all__ = ["keys_from", "refuse_key_flag"]
@@ -36,6 +34,8 @@ def keys_from(path: Path | None, command: str) -> list[bytes]:
     """
     if path is None:
         return []
+    from kaboodle.runtime.keyring import read_key_file  # the cipher, only when a key is given
+
     try:
         return [read_key_file(path)]
     except ValueError as exc:

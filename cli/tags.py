@@ -2,14 +2,11 @@
 ``serf tags``); also the ``KEY=VALUE`` flags that ``join --tag``, ``tags --set`` and
 ``peers --tag`` share."""
 
-from __future__ import annotations
-
 import json
 from typing import Annotated
 
 import typer
 
-from . import render
 from .client import ask
 from .errors import CliError, ExitCode
 from .options import DEFAULT_PORT, JsonOption, PortOption, SocketOption
@@ -75,5 +72,7 @@ def tags(
     if as_json:
         typer.echo(json.dumps(reply))
         return
+    from . import render
+
     now = render.tags_text(reply["tags"])
     typer.echo(f"updated; tags now: {now}" if fields else now)

@@ -101,7 +101,7 @@ async def raw(path: Path, *lines: bytes) -> list[dict[str, Any]]:
 async def test_peers_answer_has_the_documented_shape_with_self_among_the_peers(
     served: Served,
 ) -> None:
-    view = await request(served.path, "peers")
+    view = await asyncio.to_thread(request, served.path, "peers")
     assert set(view) == {"self", "fingerprint", "peers"}
     assert view["self"] == str(served.kb.self_addr)
     assert view["fingerprint"] == fingerprint_text(served.kb.fingerprint())
@@ -129,10 +129,10 @@ def test_fingerprint_text_is_0x_and_eight_lowercase_hex_digits() -> None:
 async def test_an_identity_that_is_not_utf8_is_null_with_its_base64(rundir: Path) -> None:
     node = await Served(rundir / "n.sock", identity=b"\xff\x00kb").start()
     try:
-        (me,) = (await request(node.path, "peers"))["peers"]
+        (me,) = (await asyncio.to_thread(request, node.path, "peers"))["peers"]
         assert me["identity"] is None
         assert me["identity_b64"] == base64.b64encode(b"\xff\x00kb").decode()
-        info = await request(node.path, "info")
+        info = await asyncio.to_thread(request, node.path, "info")
         assert info["identity"] is None and info["identity_b64"] == me["identity_b64"]
     finally:
         await node.stop()
@@ -152,7 +152,7 @@ async def test_a_view_lists_members_in_fingerprint_order_with_their_latency(
                 and s.rtt_estimate is not None
             )
         )
-        view = await request(served.path, "peers")
+        view = await asyncio.to_thread(request, served.path, "peers")
         addrs = [p["addr"] for p in view["peers"]]
         keys = sorted([served.kb.self_addr, other.kb.self_addr], key=lambda a: a.sort_key)
         assert addrs == [str(a) for a in keys]
@@ -162,14 +162,14 @@ async def test_a_view_lists_members_in_fingerprint_order_with_their_latency(
         # One sample moves a new coordinate only so far: an estimate, positive and sane.
         assert 0 < them["rtt_estimate_ms"] < 1000
         assert them["coordinate"]["vec"] != [0.0] * 8
-        answer = await request(served.path, "fingerprint")
+        answer = await asyncio.to_thread(request, served.path, "fingerprint")
         assert answer == {"fingerprint": view["fingerprint"], "members": 2}
     finally:
         await other.stop()
 
 
 async def test_info_says_what_the_node_is(served: Served) -> None:
-    info = await request(served.path, "info")
+    info = await asyncio.to_thread(request, served.path, "info")
     assert info["protocol"] == 1
     assert info["pid"] == os.getpid()
     assert info["port"] == served.kb.port
@@ -251,7 +251,7 @@ async def test_once_leaving_requests_are_refused_and_watchers_hear_only_stopped(
     await wait_for(lambda: items, describe=lambda: "the first view")
     node.server.leaving()
     with pytest.raises(ControlError, match="the node is leaving"):
-        await request(node.path, "peers")
+        await asyncio.to_thread(request, node.path, "peers")
     seen = len(items)
     await node.stop()  # the node's view empties as it goes: not news for watchers
     await asyncio.wait_for(watcher, 5)
@@ -268,7 +268,7 @@ async def test_leave_asks_the_owner_and_answers_once_the_node_has_left(
 ) -> None:
     node = await Served(rundir / "n.sock").start()
     me = str(node.kb.self_addr)
-    asked = asyncio.create_task(request(node.path, "leave", timeout=10))
+    asked = asyncio.create_task(asyncio.to_thread(request, node.path, "leave", timeout=10))
     await asyncio.wait_for(node.leave_asked.wait(), 5)
     assert not asked.done()  # no answer before the node is gone
     await node.stop()
@@ -293,7 +293,9 @@ async def test_a_live_socket_is_never_stolen(served: Served) -> None:
     second = ControlServer(Kaboodle(port=served.kb.port), served.path, on_leave=lambda: None)
     with pytest.raises(NodeAlreadyRunningError, match=rf"pid {os.getpid()}, control socket"):
         second.claim()
-    assert (await request(served.path, "info"))["self"] == str(served.kb.self_addr)
+    assert (await asyncio.to_thread(request, served.path, "info"))["self"] == str(
+        served.kb.self_addr
+    )
 
 
 async def test_something_else_listening_there_is_not_taken_either(rundir: Path) -> None:
@@ -312,12 +314,12 @@ async def test_a_stale_socket_is_detected_and_replaced(rundir: Path) -> None:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as dead:
         dead.bind(os.fspath(path))  # bound, then closed without unlinking: a crashed node's
     with pytest.raises(NodeNotRunningError):
-        await request(path, "peers", port=7475)
+        await asyncio.to_thread(request, path, "peers", port=7475)
     node = Served(path)
     await node.start()
     try:
         assert node.server.replaced_stale
-        assert (await request(path, "info"))["self"] == str(node.kb.self_addr)
+        assert (await asyncio.to_thread(request, path, "info"))["self"] == str(node.kb.self_addr)
     finally:
         await node.stop()
 
@@ -343,9 +345,9 @@ def test_a_path_too_long_for_a_unix_socket_is_explained(rundir: Path) -> None:
 
 async def test_no_socket_means_no_node(rundir: Path) -> None:
     with pytest.raises(NodeNotRunningError, match="no kaboodle node is running on port 9"):
-        await request(rundir / "9.sock", "peers", port=9)
+        await asyncio.to_thread(request, rundir / "9.sock", "peers", port=9)
     with pytest.raises(NodeNotRunningError, match="no kaboodle node is serving the control"):
-        await request(rundir / "9.sock", "peers")
+        await asyncio.to_thread(request, rundir / "9.sock", "peers")
 
 
 async def test_a_node_that_does_not_answer_times_out(rundir: Path) -> None:
@@ -353,14 +355,14 @@ async def test_a_node_that_does_not_answer_times_out(rundir: Path) -> None:
     server = await asyncio.start_unix_server(lambda r, w: None, os.fspath(path))
     try:
         with pytest.raises(ControlError, match=r"did not answer within 0\.2 s"):
-            await request(path, "peers", timeout=0.2)
+            await asyncio.to_thread(request, path, "peers", timeout=0.2)
     finally:
         server.close()
 
 
 async def test_an_error_answer_is_a_control_error(served: Served) -> None:
     with pytest.raises(ControlError, match="refused 'bogus': unknown command"):
-        await request(served.path, "bogus")
+        await asyncio.to_thread(request, served.path, "bogus")
 
 
 # ----------------------------------------------------------------------- where sockets live

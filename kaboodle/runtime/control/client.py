@@ -1,49 +1,46 @@
-"""The control socket's client: :func:`request` asks the node on a socket one thing,
-:func:`stream` watches it. Both raise the errors of :mod:`.errors` for what the user can fix.
+"""The control socket's client: :func:`request` asks the node on a socket one thing.
+
+It blocks, on a plain socket: the commands that ask (``kaboodle fingerprint`` in a healthcheck
+every few seconds) must not pay for importing asyncio. Asyncio code runs it in a thread
+(``asyncio.to_thread``); :mod:`.stream` watches a node from asyncio. Both raise the errors of
+:mod:`.errors` for what the user can fix.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-from collections.abc import AsyncIterator, Mapping
+import socket
+import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from .errors import ControlError, ControlPermissionError, NodeNotRunningError, owner_text
-from .views import json_line
+from .lines import REPLY_LIMIT, json_line
 
-__all__ = ["request", "stream"]
-
-_REPLY_LIMIT = 256 * 1024 * 1024  # a view of 10,000 members is a few MB; leave room
+__all__ = ["connect_error", "reply_object", "request"]
 
 
-async def _connect(
-    path: Path, port: int | None
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    try:
-        return await asyncio.open_unix_connection(os.fspath(path), limit=_REPLY_LIMIT)
-    except (FileNotFoundError, ConnectionRefusedError):
+def connect_error(exc: OSError, path: Path, port: int | None) -> Exception:
+    """What a failure to connect to the socket ``path`` means, for the user."""
+    if isinstance(exc, FileNotFoundError | ConnectionRefusedError):
         # Refused: the file is there but nobody listens, a node that died (stale).
-        raise NodeNotRunningError(port, path) from None
-    except PermissionError:
-        raise ControlPermissionError(
+        return NodeNotRunningError(port, path)
+    if isinstance(exc, PermissionError):
+        return ControlPermissionError(
             f"permission denied on the control socket {path} ({owner_text(path)}); "
             "run this command as the user who started the node"
-        ) from None
-    except OSError as exc:
-        raise ControlError(f"cannot reach the control socket {path}: {exc.strerror}") from None
+        )
+    return ControlError(f"cannot reach the control socket {path}: {exc.strerror}")
 
 
-async def _read_object(reader: asyncio.StreamReader, path: Path, at_eof: str) -> dict[str, Any]:
-    """The next line from the node, as an object; ``at_eof`` says what an early end means."""
-    try:
-        line = await reader.readline()
-    except (ValueError, asyncio.LimitOverrunError):
-        raise ControlError(f"a line from the node on {path} exceeds {_REPLY_LIMIT} bytes") from None
-    except ConnectionError:
-        line = b""
+def reply_object(line: bytes, path: Path, at_eof: str) -> dict[str, Any]:
+    """A line from the node as an object; ``at_eof`` says what an empty line (the end) means.
+
+    Raises:
+        ControlError: the connection ended, or the line is not a JSON object.
+    """
     if not line:
         raise ControlError(f"the node on {path} {at_eof}")
     try:
@@ -55,7 +52,7 @@ async def _read_object(reader: asyncio.StreamReader, path: Path, at_eof: str) ->
     return obj
 
 
-async def request(
+def request(
     path: Path,
     cmd: str,
     *,
@@ -79,45 +76,43 @@ async def request(
         ControlPermissionError: the socket may not be opened by this user.
         ControlError: the node refused the request, or did not answer in time.
     """
-    try:
-        async with asyncio.timeout(timeout):
-            reader, writer = await _connect(path, port)
+    deadline = time.monotonic() + timeout
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        try:
+            sock.settimeout(timeout)
             try:
-                writer.write(json_line({**(fields or {}), "cmd": cmd}))
-                await writer.drain()
-                reply = await _read_object(reader, path, "closed the connection unanswered")
-            finally:
-                writer.close()
-    except TimeoutError:
-        raise ControlError(f"the node on {path} did not answer within {timeout:g} s") from None
-    except ConnectionError as exc:
-        raise ControlError(f"lost the connection to the node on {path}: {exc}") from None
+                sock.connect(os.fspath(path))
+            except TimeoutError:
+                raise  # a full backlog: the node is there but does not answer (below)
+            except OSError as exc:
+                raise connect_error(exc, path, port) from None
+            sock.sendall(json_line({**(fields or {}), "cmd": cmd}))
+            line = _read_line(sock, deadline, path)
+        except TimeoutError:
+            raise ControlError(f"the node on {path} did not answer within {timeout:g} s") from None
+        except ConnectionError as exc:
+            raise ControlError(f"lost the connection to the node on {path}: {exc}") from None
+    reply = reply_object(line, path, "closed the connection unanswered")
     if not reply.pop("ok", False):
         raise ControlError(f"the node on {path} refused {cmd!r}: {reply.get('error')}")
     return reply
 
 
-async def stream(
-    path: Path, *, port: int | None = None, interval: float = 1.0
-) -> AsyncIterator[dict[str, Any]]:
-    """Watch the node on ``path``: yields ``{"type": "view", ...}`` and ``{"type": "event",
-    ...}`` objects until the node stops; the last is ``{"type": "stopped"}``.
-
-    Raises:
-        NodeNotRunningError, ControlPermissionError: as :func:`request`.
-        ControlError: the node refused, or the connection broke before the node said it stopped.
-    """
-    reader, writer = await _connect(path, port)
-    try:
-        writer.write(json_line({"cmd": "watch", "interval": interval}))
-        await writer.drain()
-        first = await _read_object(reader, path, "closed the connection unanswered")
-        if not first.get("ok"):
-            raise ControlError(f"the node on {path} refused to be watched: {first.get('error')}")
-        while True:
-            item = await _read_object(reader, path, "went away without leaving (killed?)")
-            yield item
-            if item.get("type") == "stopped":
-                return
-    finally:
-        writer.close()
+def _read_line(sock: socket.socket, deadline: float, path: Path) -> bytes:
+    """The first line the node sends (all it sent, if it closes before a newline)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        sock.settimeout(remaining)
+        chunk = sock.recv(1 << 16)
+        end = chunk.find(b"\n")
+        if not chunk or end >= 0:
+            chunks.append(chunk[: end + 1] if end >= 0 else chunk)
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > REPLY_LIMIT:
+            raise ControlError(f"a line from the node on {path} exceeds {REPLY_LIMIT} bytes")

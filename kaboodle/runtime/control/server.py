@@ -25,11 +25,11 @@ from kaboodle.protocol.events import Event
 from kaboodle.runtime.errors import KaboodleError
 
 from .errors import ControlPermissionError, NodeAlreadyRunningError, owner_text
+from .lines import json_line
 from .views import (
     ObservedNode,
     event_json,
     fingerprint_text,
-    json_line,
     keys_json,
     status_json,
     view_json,

@@ -8,7 +8,6 @@ module knows no concrete node class. :data:`PROTOCOL` is the control protocol's 
 from __future__ import annotations
 
 import base64
-import json
 import os
 from collections import Counter
 from collections.abc import Mapping
@@ -40,7 +39,6 @@ __all__ = [
     "fingerprint_text",
     "identity_json",
     "info_json",
-    "json_line",
     "keys_json",
     "peer_json",
     "view_json",
@@ -324,8 +322,3 @@ def status_json(kb: ObservedNode, profile: str | None) -> dict[str, Any]:
     status["uptime_s"] = round(kb.uptime, 3)
     status["stats"] = dict(sorted(kb.stats.items()))
     return status
-
-
-def json_line(obj: Mapping[str, Any]) -> bytes:
-    """One object as the control protocol writes it, either way: compact JSON and a newline."""
-    return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
