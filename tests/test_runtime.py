@@ -21,8 +21,10 @@ from kaboodle import (
     Kaboodle,
     KaboodleError,
     MemberState,
+    PeerFailed,
     PeerJoined,
     PeerLeft,
+    PeerSuspected,
     PeerUpdated,
 )
 from kaboodle.protocol import codec
@@ -72,6 +74,40 @@ async def test_graceful_stop_is_seen_as_left_at_once(mesh: list[Kaboodle]) -> No
                 break
     assert addr not in mesh[0].peers()
     await wait_for(lambda: len({n.fingerprint() for n in mesh[:3]}) == 1)
+
+
+async def test_a_stop_without_leave_is_seen_as_a_failure(mesh: list[Kaboodle]) -> None:
+    events = mesh[0].events()
+    victim = mesh[3]
+    addr = victim.self_addr
+    await victim.stop(leave=False)
+    async with asyncio.timeout(10.0):
+        async for event in events:
+            assert not (isinstance(event, PeerLeft) and event.addr == addr), "it said goodbye"
+            if isinstance(event, PeerFailed) and event.addr == addr:
+                break
+    await wait_for(lambda: all(addr not in n.peers() for n in mesh[:3]), 5.0)
+
+
+async def test_a_paused_node_is_suspected_and_refutes_when_resumed(mesh: list[Kaboodle]) -> None:
+    sleeper, watcher = mesh[3], mesh[0]
+    addr = sleeper.self_addr
+    fingerprint = sleeper.fingerprint()
+    incarnation = watcher.peer_states()[addr].incarnation
+    events = watcher.events()
+    sleeper.pause()
+    assert sleeper.paused
+    async with asyncio.timeout(5.0):
+        async for event in events:
+            if isinstance(event, PeerSuspected) and event.addr == addr:
+                break
+    assert sleeper.fingerprint() == fingerprint  # frozen: it noticed nothing meanwhile
+    sleeper.resume()
+    assert not sleeper.paused
+    # Its refutation clears the suspicion everywhere before anyone declares it dead.
+    await wait_for(lambda: all(n.peer_states()[addr].state == MemberState.ALIVE for n in mesh), 5.0)
+    assert all(addr in n.peers() for n in mesh)
+    assert watcher.peer_states()[addr].incarnation > incarnation  # refuted, not forgiven
 
 
 async def test_identity_change_spreads_while_running(mesh: list[Kaboodle]) -> None:

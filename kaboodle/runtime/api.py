@@ -22,8 +22,6 @@ from kaboodle.protocol.events import Event, PeerJoined, RoundTrip
 from kaboodle.protocol.local import check_tags
 from kaboodle.protocol.messages import MemberState, Tags
 from kaboodle.protocol.node import Node
-from kaboodle.protocol.rust import discovery as rust_discovery
-from kaboodle.protocol.rust.node import RustNode
 
 from .control.server import ControlServer
 from .envelope import Envelope, EnvelopeError
@@ -151,6 +149,8 @@ class Kaboodle:
         sockets = open_sockets(iface, self._port, self._unicast_port)
         node: ProtocolNode
         if self._wire == RUST_WIRE:
+            from kaboodle.protocol.rust.node import RustNode  # noqa: PLC0415 (only when asked for)
+
             node = RustNode(
                 sockets.self_addr, self._identity, config=self._node_config, rng=random.Random()
             )
@@ -172,21 +172,44 @@ class Kaboodle:
         if self._seeds:
             self._tasks.append(asyncio.create_task(self._refresh_seeds(), name="kaboodle-seeds"))
 
-    async def stop(self) -> None:
+    async def stop(self, *, leave: bool = True) -> None:
         """Leave gracefully: tell the mesh, give the news a moment to spread, close. (The
-        rust-0.1 wire has no leave message: its mesh sees the node fail.)"""
+        rust-0.1 wire has no leave message: its mesh sees the node fail.)
+
+        Args:
+            leave: False closes at once without a word, as a crash looks to the mesh
+                (memberlist's ``Shutdown`` without ``Leave``): the others find it failed.
+        """
         runner = self._runner
         if runner is None:
             return
-        runner.perform(runner.node.leave(runner.now))
-        if self._wire != RUST_WIRE:
-            await asyncio.sleep(max(2 * self._config.gossip_interval, 0.2))
+        if leave:
+            runner.resume()  # a frozen node must be thawed to say goodbye
+            runner.perform(runner.node.leave(runner.now))
+            if self._wire != RUST_WIRE:
+                await asyncio.sleep(max(2 * self._config.gossip_interval, 0.2))
         for task in self._tasks:
             task.cancel()
         self._tasks.clear()
         await runner.close()
         self._runner = None
         self._subscriptions.close()
+
+    def pause(self) -> None:
+        """Freeze the node, as SIGSTOP or a long stall would: it neither reads, sends nor
+        keeps time until :meth:`resume`, and the mesh suspects it meanwhile (then finds it
+        failed, if the pause outlasts the suspicion). For demos (``kaboodle demo``) and for
+        testing what an application does when its node stalls."""
+        self._running().pause()
+
+    def resume(self) -> None:
+        """Thaw a paused node: it catches up on what came due and refutes any suspicion."""
+        self._running().resume()
+
+    @property
+    def paused(self) -> bool:
+        """Whether the node is running but paused."""
+        return self._runner is not None and self._runner.paused
 
     async def __aenter__(self) -> Kaboodle:
         await self.start()
@@ -498,6 +521,8 @@ class Kaboodle:
         sock = open_prober(iface)
         try:
             if wire == RUST_WIRE:
+                from kaboodle.protocol.rust import discovery as rust_discovery  # noqa: PLC0415
+
                 prober = addr_of(sock.getsockname())
                 ask = rust_discovery.probe_datagram(prober)
                 read: Callable[[Addr, bytes], FoundMember | None] = (

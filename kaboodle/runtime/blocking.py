@@ -45,10 +45,10 @@ class BlockingKaboodle:
         """Join the mesh (see :meth:`Kaboodle.start`)."""
         self._run(self._kb.start(), timeout)
 
-    def stop(self, timeout: float | None = 30.0) -> None:
-        """Leave gracefully and stop the loop's thread."""
+    def stop(self, timeout: float | None = 30.0, *, leave: bool = True) -> None:
+        """Leave gracefully (or not: see :meth:`Kaboodle.stop`) and stop the loop's thread."""
         if self._thread.is_alive():
-            self._run(self._kb.stop(), timeout)
+            self._run(self._kb.stop(leave=leave), timeout)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout)
             self._loop.close()
@@ -176,6 +176,19 @@ class BlockingKaboodle:
     def tags(self) -> dict[str, str]:
         """See :attr:`Kaboodle.tags`."""
         return self._call(lambda: self._kb.tags)
+
+    def pause(self) -> None:
+        """See :meth:`Kaboodle.pause`."""
+        self._call(self._kb.pause)
+
+    def resume(self) -> None:
+        """See :meth:`Kaboodle.resume`."""
+        self._call(self._kb.resume)
+
+    @property
+    def paused(self) -> bool:
+        """See :attr:`Kaboodle.paused`."""
+        return self._call(lambda: self._kb.paused)
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
         """See :meth:`Kaboodle.set_tags`."""

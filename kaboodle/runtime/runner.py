@@ -15,25 +15,29 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from kaboodle.protocol.addr import Addr
 from kaboodle.protocol.effects import Effects, Multicast, Send
 from kaboodle.protocol.events import Event
 from kaboodle.protocol.node import Node
-from kaboodle.protocol.rust.node import RustNode
 from kaboodle.protocol.timers import Timer
 
 from .envelope import Envelope, EnvelopeError
 from .interfaces import find_address
 from .transport import RECV_BUFFER, Sockets, addr_of
 
+if TYPE_CHECKING:
+    from kaboodle.protocol.rust.node import RustNode  # loaded only for the rust-0.1 wire
+
 __all__ = ["NodeRunner", "ProtocolNode"]
 
-ProtocolNode = Node | RustNode
+ProtocolNode: TypeAlias = "Node | RustNode"
 """The state machines a runner drives: this library's protocol, or the crate's (rust-0.1)."""
 
 log = logging.getLogger("kaboodle")
+
+_FROZEN_MAX = 4096  # what a paused node keeps: about what its socket buffers would hold
 
 _WATCH_INTERVAL = 2.0  # seconds between checks that our interface is still the same one
 _REFUSALS = {
@@ -84,6 +88,7 @@ class NodeRunner:
         self._transports: list[asyncio.DatagramTransport] = []
         self._watch: asyncio.Task[None] | None = None
         self._closed = False
+        self._frozen: list[Callable[[], None]] | None = None  # while paused: what came due
         self.last_heard: dict[Addr, float] = {}
         """Wall-clock time of the last datagram from each member (members only: a stranger's
         datagrams must not grow this)."""
@@ -107,6 +112,9 @@ class NodeRunner:
         """Carry out a node's effects: send, set timers, report events."""
         if self._closed:
             return
+        if self._frozen is not None:
+            self._frozen.append(functools.partial(self.perform, fx))
+            return
         seal = self.envelope.seal
         for send in fx.sends:
             if isinstance(send, Send):
@@ -120,6 +128,11 @@ class NodeRunner:
 
     def datagram(self, data: bytes, sockaddr: Any, via_group: bool) -> None:
         """A datagram arrived on one of our sockets."""
+        if self._frozen is not None:
+            # As in a stopped process's socket buffer: kept for later, up to a point.
+            if len(self._frozen) < _FROZEN_MAX:
+                self._frozen.append(functools.partial(self.datagram, data, sockaddr, via_group))
+            return
         self.stats["received-group" if via_group else "received-unicast"] += 1
         if len(data) >= RECV_BUFFER:
             self.stats["dropped:oversize"] += 1
@@ -152,6 +165,23 @@ class NodeRunner:
             )
         self.stats[key] += 1
 
+    @property
+    def paused(self) -> bool:
+        """Whether the node is frozen by :meth:`pause`."""
+        return self._frozen is not None
+
+    def pause(self) -> None:
+        """Freeze the node as SIGSTOP freezes a process: what arrives or comes due (datagrams,
+        timers, effects) waits for :meth:`resume`."""
+        if self._frozen is None and not self._closed:
+            self._frozen = []
+
+    def resume(self) -> None:
+        """Thaw a paused node: what came due runs now, late, as after SIGCONT."""
+        frozen, self._frozen = self._frozen, None
+        for due in frozen or ():
+            due()
+
     async def close(self) -> None:
         """Stop delivering anything to the node and close the sockets."""
         self._closed = True
@@ -172,7 +202,9 @@ class NodeRunner:
         def fire() -> None:
             if handle is not None:
                 self._handles.discard(handle)
-            if not self._closed:
+            if self._frozen is not None:
+                self._frozen.append(fire)
+            elif not self._closed:
                 self.perform(self.node.handle_timer(self.now, timer))
 
         handle = self._loop.call_at(at, fire)
