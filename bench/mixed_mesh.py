@@ -1,8 +1,9 @@
 """Three meshes side by side on the same harness as bench/netns_mesh.py (needs root): the
 kaboodle crate 0.1.5's demo binary alone, Python nodes alone on our protocol, and a mixed mesh
 (half Rust, half Python in rust-0.1 mode). Per mesh and size: seconds from the last start to
-one fingerprint, from kill -9 of one node (a Rust one in the mixed mesh) to agreement, from
-its restart to agreement; then idle CPU %, RSS, datagrams and bytes sent per node per second.
+one fingerprint (all started together), from kill -9 of one node (a Rust one in the mixed
+mesh) to agreement, from its restart to agreement; then idle CPU %, RSS, datagrams and bytes
+sent per node per second.
 
     sudo .venv/bin/python bench/mixed_mesh.py                 # N = 8 and 16, 3 trials each
     sudo .venv/bin/python bench/mixed_mesh.py --sizes 8 --trials 1
@@ -26,21 +27,21 @@ from rust_nodes import RustProcess
 
 
 def python(wire: str) -> Make:
-    def make(lab: Lab, host: int) -> NodeProcess:
-        return NodeProcess(lab, host, f"py-{host}", "--profile", "lan", "--wire", wire)
+    def make(lab: Lab, host: int, wait: bool) -> NodeProcess:
+        return NodeProcess(lab, host, f"py-{host}", "--profile", "lan", "--wire", wire, wait=wait)
 
     return make
 
 
-def rust(lab: Lab, host: int) -> RustProcess:
-    return RustProcess(lab, host, f"rust-{host}")
+def rust(lab: Lab, host: int, wait: bool) -> RustProcess:
+    return RustProcess(lab, host, f"rust-{host}", wait=wait)
 
 
 def mixed(size: int) -> Make:
     # Python on the first half, Rust on the second: the node killed and restarted (the last
     # one) is a Rust node.
-    def make(lab: Lab, host: int) -> NodeProcess | RustProcess:
-        return python("rust-0.1")(lab, host) if host < size // 2 else rust(lab, host)
+    def make(lab: Lab, host: int, wait: bool) -> NodeProcess | RustProcess:
+        return python("rust-0.1")(lab, host, wait) if host < size // 2 else rust(lab, host, wait)
 
     return make
 

@@ -1,6 +1,7 @@
 """Real node processes, each in its own network namespace on one bridge (needs root).
 
-Measures, per trial: seconds from the last start to one fingerprint; from kill -9 of one node
+Measures, per trial: seconds from the last exec to one fingerprint, all nodes started together
+(none waits for another's start, as a deployment starts them); from kill -9 of one node
 to the survivors' convergence; from its restart to convergence again. Then, idle: CPU % of a
 core and RSS per node, and UDP datagrams and bytes sent per node per second.
 
@@ -55,19 +56,21 @@ def udp_out(lab: Lab, host: int) -> tuple[int, int]:
     return datagrams, int(tx)
 
 
-Make = Callable[[Lab, int], Any]
-"""Starts the node of one host: a NodeProcess, or anything read like one (tests/rust_nodes.py)."""
+Make = Callable[[Lab, int, bool], Any]
+"""Starts the node of one host, waiting for its start or not: a NodeProcess, or anything read
+like one (tests/rust_nodes.py)."""
 
 
 def trial(nodes_n: int, make: Make, idle_s: float) -> dict[str, float]:
-    """One mesh of ``nodes_n`` hosts, host ``h`` running ``make(lab, h)``: the times to
-    converge, to agree again after kill -9 of the last node and after its restart, and the
-    idle costs per node."""
+    """One mesh of ``nodes_n`` hosts, host ``h`` running ``make(lab, h, wait)``: the times to
+    converge from the last exec, to agree again after kill -9 of the last node and after its
+    restart, and the idle costs per node."""
     with Lab(nodes_n) as lab:
-        nodes = [make(lab, h) for h in range(nodes_n)]
-        started = time.monotonic()
+        nodes = [make(lab, h, False) for h in range(nodes_n)]
+        for node in nodes:
+            node.wait_ready()
         wait_until(lambda: converged(nodes), 30.0, lambda: describe_all(nodes))
-        result = {"converge_s": time.monotonic() - started}
+        result = {"converge_s": time.monotonic() - max(n.started_at for n in nodes)}
 
         before = {n.proc.pid: cpu_seconds(n.proc.pid) for n in nodes}
         traffic = [udp_out(lab, n.host) for n in nodes]
@@ -92,7 +95,7 @@ def trial(nodes_n: int, make: Make, idle_s: float) -> dict[str, float]:
         result["kill_s"] = time.monotonic() - killed
 
         restarted = time.monotonic()
-        nodes[-1] = make(lab, victim.host)
+        nodes[-1] = make(lab, victim.host, True)
         wait_until(lambda: converged(nodes), 30.0, lambda: describe_all(nodes))
         result["restart_s"] = time.monotonic() - restarted
         return result
@@ -106,8 +109,8 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=10.0, help="idle window, seconds")
     args = parser.parse_args()
 
-    def make(lab: Lab, host: int) -> NodeProcess:
-        return NodeProcess(lab, host, f"host-{host}", "--profile", args.profile)
+    def make(lab: Lab, host: int, wait: bool) -> NodeProcess:
+        return NodeProcess(lab, host, f"host-{host}", "--profile", args.profile, wait=wait)
 
     results = [trial(args.nodes, make, args.idle) for _ in range(args.trials)]
     print(f"{args.nodes} nodes, profile {args.profile}, {args.trials} trials")

@@ -12,13 +12,12 @@ import sys
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
-
-from rich.console import Console
-
-from cli import render
+from typing import TYPE_CHECKING, Any
 
 from .options import LogLevel
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["NodeOutput", "configure_logging"]
 
@@ -76,7 +75,7 @@ class NodeOutput:
 
     def __init__(self, json_lines: bool, console: Console | None = None) -> None:
         self._json = json_lines
-        self._console = console or Console(highlight=False, soft_wrap=True)
+        self._console = console
 
     def emit(self, record: Mapping[str, Any]) -> None:
         """Write one record (an ``event`` key and its fields), stamped with the time now."""
@@ -84,7 +83,16 @@ class NodeOutput:
         if self._json:
             sys.stdout.write(json.dumps({"time": _timestamp(now), **record}) + "\n")
             sys.stdout.flush()  # a pipe is block-buffered, and readers act on each line
-        elif record.get("event") == "started":
+            return
+        # rich loads with the first line for people, which comes after the node's first
+        # announce ("started"): a node's start-up is not held up by its drawing.
+        from rich.console import Console
+
+        from cli import render
+
+        if self._console is None:
+            self._console = Console(highlight=False, soft_wrap=True)
+        if record.get("event") == "started":
             self._console.print(render.banner(record))
         else:
             self._console.print(render.event_line(record, now))

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,18 +20,29 @@ NODE_SCRIPT = str(Path(__file__).with_name("node_process.py"))
 
 
 class NodeProcess:
-    """One ``node_process.py`` in one lab host; its JSON lines are collected as they come."""
+    """One ``node_process.py`` in one lab host; its JSON lines are collected as they come.
 
-    def __init__(self, lab: Lab, host: int, identity: str, *args: str) -> None:
+    Without ``wait`` it returns at once, and :meth:`wait_ready` waits for the node's start:
+    how several are started together. ``started_at`` is the monotonic time of its exec.
+    """
+
+    def __init__(self, lab: Lab, host: int, identity: str, *args: str, wait: bool = True) -> None:
         self.host = host
         self.identity = identity
         self.lines: list[dict[str, Any]] = []
         argv = [sys.executable, NODE_SCRIPT, "--identity", identity, *args]
+        self.started_at = time.monotonic()
         self.proc: subprocess.Popen[str] = lab.run(
             host, argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+        self.addr = ""
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
+        """Wait until the node has started, and learn its address."""
         self.addr = wait_until(lambda: self._first("ready"), 15.0, self.describe)
 
     def _read(self) -> None:

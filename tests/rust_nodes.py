@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,7 @@ def _settled(lab: Lab, host: int) -> bool:
 class RustProcess:
     """The crate's demo binary in one lab host; its lines are read as they come."""
 
-    def __init__(self, lab: Lab, host: int, identity: str, *args: str) -> None:
+    def __init__(self, lab: Lab, host: int, identity: str, *args: str, wait: bool = True) -> None:
         self.host = host
         self.identity = identity
         self.lines: list[dict[str, Any]] = []
@@ -62,12 +63,19 @@ class RustProcess:
         # detection, or it binds a tentative address (and fails) or falls back to IPv4.
         wait_until(lambda: _settled(lab, host), 15.0, lambda: f"host {host}'s IPv6 address")
         argv = [str(rust_binary()), "--identity", identity, *args]
+        self.started_at = time.monotonic()
         self.proc: subprocess.Popen[str] = lab.run(
             host, argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        self.addr: str = wait_until(lambda: self._addr, 15.0, self.describe)
+        self.addr = ""
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
+        """Wait until the node has printed its address (as :class:`nodes.NodeProcess`)."""
+        self.addr = wait_until(lambda: self._addr, 15.0, self.describe)
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
