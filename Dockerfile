@@ -14,9 +14,9 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=igno
 COPY . /src
 RUN python3 -m venv /opt/kaboodle \
  && if ls /src/wheels/*.whl >/dev/null 2>&1; then \
-        /opt/kaboodle/bin/pip install --no-index --find-links /src/wheels /src; \
+        /opt/kaboodle/bin/pip install --no-index --find-links /src/wheels '/src[metrics]'; \
     else \
-        /opt/kaboodle/bin/pip install /src; \
+        /opt/kaboodle/bin/pip install '/src[metrics]'; \
     fi \
  && /opt/kaboodle/bin/kaboodle --help >/dev/null \
  && /opt/kaboodle/bin/python3 -m pip uninstall --quiet --yes pip setuptools

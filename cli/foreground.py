@@ -5,19 +5,30 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kaboodle import Event, Kaboodle
 from kaboodle.runtime.control import event_json, info_json
 
 from .logs import NodeOutput
 
+if TYPE_CHECKING:
+    from kaboodle.runtime.metrics import MetricsServer
+
 __all__ = ["run"]
 
 
-async def run(kb: Kaboodle, path: Path, profile: str, out: NodeOutput) -> None:
-    """Run ``kb`` until a signal or ``kaboodle leave`` asks it to go; then leave, and return."""
+async def run(
+    kb: Kaboodle,
+    path: Path,
+    profile: str,
+    out: NodeOutput,
+    metrics: Callable[[Kaboodle], MetricsServer] | None = None,
+) -> None:
+    """Run ``kb`` until a signal or ``kaboodle leave`` asks it to go; then leave, and return.
+    ``metrics`` serves the node's Prometheus metrics once it has started."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     # Installed first: a signal that comes while the node starts still means "leave".
@@ -29,16 +40,21 @@ async def run(kb: Kaboodle, path: Path, profile: str, out: NodeOutput) -> None:
     try:
         events = kb.events()  # subscribed before start, so no early event is missed
         await kb.start()
+        exporter: MetricsServer | None = None
         try:
             await server.start()
-            out.emit(
-                {"event": "started", **info_json(kb), "profile": profile, "control": str(path)}
-            )
+            exporter = None if metrics is None else metrics(kb)
+            started = {"event": "started", **info_json(kb), "profile": profile}
+            started["control"] = str(path)
+            started["metrics_port"] = None if exporter is None else exporter.port
+            out.emit(started)
             printer = asyncio.create_task(_print_events(events, out, stop))
             await stop.wait()
             server.leaving()
             out.emit({"event": "leaving"})
         finally:
+            if exporter is not None:
+                exporter.close()
             await kb.stop()  # graceful: peers record "left" at once
         await printer  # ends with the subscription, once the node has stopped
         out.emit({"event": "stopped"})

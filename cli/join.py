@@ -1,8 +1,10 @@
 """``kaboodle join``: run a node in the foreground and serve its control socket."""
 
+import functools
 import socket
+from collections.abc import Callable
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -22,6 +24,10 @@ from .options import (
 from .paths import prepare_runtime_dir, socket_path
 from .secrets import keys_from, refuse_key_flag
 from .tags import parse_tags
+
+if TYPE_CHECKING:
+    from kaboodle import Kaboodle
+    from kaboodle.runtime.metrics import MetricsServer
 
 __all__ = ["join", "split_seeds"]
 
@@ -113,6 +119,18 @@ def join(
         ),
     ] = True,
     wire: WireOption = Wire.kaboodle,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            envvar="KABOODLE_METRICS_PORT",
+            metavar="PORT",
+            min=1,
+            max=65535,
+            help="Serve Prometheus metrics on this TCP port, at /metrics, on every address "
+            "(needs the metrics extra: pip install 'kaboodle[metrics]').",
+        ),
+    ] = None,
 ) -> None:
     """Run a node in the foreground: print what it is, then one line per event.
 
@@ -128,6 +146,7 @@ def join(
     from .logs import NodeOutput, configure_logging
 
     configure_logging(log_level, json_logs)
+    metrics = None if metrics_port is None else _metrics(metrics_port)
     refuse_key_flag(key, "kaboodle join")
     keys = keys_from(key_file, "kaboodle join")
     tags = parse_tags(tag, "--tag", "kaboodle join")
@@ -152,4 +171,21 @@ def join(
     except ValueError as exc:  # a bad seed, identity or tag, or what the wire cannot carry
         raise CliError(str(exc), ExitCode.USAGE, "kaboodle join") from None
     path = control if control is not None else socket_path(prepare_runtime_dir(), port)
-    asyncio.run(run(kb, path, profile.value, NodeOutput(json_logs)))
+    asyncio.run(run(kb, path, profile.value, NodeOutput(json_logs), metrics))
+
+
+def _metrics(port: int) -> "Callable[[Kaboodle], MetricsServer]":
+    """What serves the node's metrics on ``port``, once it runs.
+
+    Raises:
+        CliError: prometheus-client is not installed (exit 3).
+    """
+    try:
+        from kaboodle.runtime.metrics import serve_metrics
+    except ImportError as exc:
+        raise CliError(
+            f"--metrics-port needs prometheus-client, which cannot be imported ({exc}): "
+            "pip install 'kaboodle[metrics]'",
+            ExitCode.ENVIRONMENT,
+        ) from None
+    return functools.partial(serve_metrics, port=port)

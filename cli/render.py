@@ -168,6 +168,8 @@ def banner(started: Mapping[str, Any]) -> Text:
         ("encryption", Text(encryption_text(started["encryption"]))),
         ("control", Text(str(started["control"]))),
     ]
+    if started.get("metrics_port") is not None:
+        rows.append(("metrics", Text(f"http://[::]:{started['metrics_port']}/metrics")))
     for name, value in rows:
         text.append(f"  {name:<11}", style="dim")
         text.append_text(value)

@@ -37,7 +37,9 @@ mapfile -t reqs < <(python3 - <<'EOF'
 import tomllib
 with open("pyproject.toml", "rb") as f:
     p = tomllib.load(f)
-for r in p["project"].get("dependencies", []) + p["build-system"].get("requires", []):
+# The image installs the metrics extra too (kaboodle join --metrics-port).
+extras = p["project"].get("optional-dependencies", {}).get("metrics", [])
+for r in p["project"].get("dependencies", []) + extras + p["build-system"].get("requires", []):
     print(r)
 EOF
 )

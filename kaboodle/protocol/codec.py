@@ -70,6 +70,7 @@ __all__ = [
     "base_size",
     "decode",
     "encode",
+    "message_kind",
     "update_size",
 ]
 
@@ -238,6 +239,20 @@ def encode(msg: Message) -> bytes:
             a coordinate value beyond half precision).
     """
     return _HEADER + _packed(_body(msg))
+
+
+_KINDS = {t.value: t.name.lower().replace("_", "-") for t in MessageType}
+
+
+def message_kind(data: bytes) -> str:
+    """The type of the message in a datagram, from a peek at its first bytes, for counters:
+    ``ping``, ``ack``, ``gossip``... or ``unknown`` (the datagram is not decoded)."""
+    if data[:3] != _HEADER or len(data) < 5:
+        return "unknown"
+    # The body is a msgpack array whose first item is the type: a fixarray (up to 15 items)
+    # or an array 16; the type is a positive fixint either way.
+    first = 4 if 0x90 <= data[3] <= 0x9F else 6 if data[3] == 0xDC and len(data) > 6 else None
+    return "unknown" if first is None else _KINDS.get(data[first], "unknown")
 
 
 def update_size(update: Update) -> int:

@@ -128,6 +128,7 @@ class FailureDetector:
         fx.timers.append(SetTimer(at=now + interval, timer=ProbeTick(token=self._probe_token)))
         target = self._order.next(self._local.is_peer)
         if target is not None:
+            self._stats["probes"] += 1
             self.ping(now, target, fx, Purpose.PROBE)
 
     def reprobe(self, now: float, fx: Effects) -> None:
@@ -224,6 +225,8 @@ class FailureDetector:
         record.acked = True
         if record.purpose is Purpose.PROBE:
             self._awareness.apply(-1)
+            # From the target itself, or relayed by a helper after the direct ping timed out.
+            self._stats["probes-acked" if src == record.target else "probes-acked-indirect"] += 1
         if src == record.target:
             rtt = now - record.sent_at
             fx.events.append(RoundTrip(addr=src, seconds=rtt))
@@ -258,6 +261,7 @@ class FailureDetector:
         record = self._pings.pop(seq, None)
         if record is None or record.acked or record.purpose is not Purpose.PROBE:
             return None
+        self._stats["probes-failed"] += 1
         if record.expected_nacks:
             self._awareness.apply(record.expected_nacks - record.nacks)
         else:

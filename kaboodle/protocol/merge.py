@@ -322,6 +322,7 @@ class Merger:
             calls=LAST_CALLS,
         )
         self.suspicions[member.addr] = suspicion
+        self._stats["suspicions"] += 1
         self._schedule(suspicion, member, fx)
         fx.events.append(
             PeerSuspected(

@@ -222,6 +222,11 @@ class Node:
         self._view.changed(now, fx)
         return fx
 
+    @staticmethod
+    def kind_of(data: bytes, *, via_group: bool = False) -> str:
+        """The message type of a datagram of this protocol, for counters (not decoded)."""
+        return codec.message_kind(data)
+
     def handle_datagram(
         self, now: float, src: Addr, data: bytes, *, via_group: bool = False
     ) -> Effects:

@@ -18,7 +18,7 @@ from kaboodle.protocol.addr import Addr
 from kaboodle.protocol.config import MIN_DATAGRAM, Config
 from kaboodle.protocol.coordinate import Coordinate
 from kaboodle.protocol.discovery import FoundMember, probe_datagram, read_probe_reply
-from kaboodle.protocol.events import Event, PeerJoined, RoundTrip
+from kaboodle.protocol.events import Event, FingerprintChanged, PeerJoined, RoundTrip
 from kaboodle.protocol.local import check_tags
 from kaboodle.protocol.messages import MemberState, Tags
 from kaboodle.protocol.node import Node
@@ -335,7 +335,11 @@ class Kaboodle:
     def stats(self) -> Counter[str]:
         """Counters: datagrams received and sent, dropped by reason, refutations, syncs..."""
         runner = self._running()
-        return runner.node.stats + runner.stats
+        stats = runner.node.stats + runner.stats
+        dropped = self._subscriptions.dropped
+        if dropped:  # as a Counter sum, positive counts only
+            stats["events-dropped"] = dropped
+        return stats
 
     # ------------------------------------------------------------------- actions
 
@@ -553,6 +557,8 @@ class Kaboodle:
                     event.seconds if old is None else old + _LATENCY_WEIGHT * (event.seconds - old)
                 )
             else:
+                if isinstance(event, FingerprintChanged) and self._runner is not None:
+                    self._runner.stats["fingerprint-changes"] += 1
                 public.append(event)
         if public:
             self._subscriptions.publish(public)

@@ -116,11 +116,12 @@ class NodeRunner:
             self._frozen.append(functools.partial(self.perform, fx))
             return
         seal = self.envelope.seal
+        kind_of = self.node.kind_of
         for send in fx.sends:
             if isinstance(send, Send):
-                self._sendto(seal(send.data), self.sockets.sockaddr(send.to))
+                self._sendto(seal(send.data), self.sockets.sockaddr(send.to), kind_of(send.data))
             elif isinstance(send, Multicast):
-                self._send_group(seal(send.data))
+                self._send_group(seal(send.data), kind_of(send.data, via_group=True))
         for timer in fx.timers:
             self._set_timer(timer.at, timer.timer)
         if fx.events:
@@ -147,6 +148,9 @@ class NodeRunner:
         except EnvelopeError as error:
             self._refused(src, error.reason)
             return
+        kind = self.node.kind_of(data, via_group=via_group)
+        self.stats[f"received:{kind}"] += 1
+        self.stats[f"received-bytes:{kind}"] += len(data)
         if src in self.node.members:
             self.last_heard[src] = time.time()
         self.perform(self.node.handle_datagram(self.now, src, data, via_group=via_group))
@@ -210,7 +214,7 @@ class NodeRunner:
         handle = self._loop.call_at(at, fire)
         self._handles.add(handle)
 
-    def _sendto(self, data: bytes, sockaddr: tuple[Any, ...]) -> None:
+    def _sendto(self, data: bytes, sockaddr: tuple[Any, ...], kind: str) -> None:
         try:
             self.sockets.unicast.sendto(data, sockaddr)
         except BlockingIOError:
@@ -218,10 +222,9 @@ class NodeRunner:
         except OSError as error:
             self._send_failed("send-error", error, sockaddr)
         else:
-            self.stats["sent"] += 1
-            self.stats["sent-bytes"] += len(data)
+            self._sent(data, kind)
 
-    def _send_group(self, data: bytes) -> None:
+    def _send_group(self, data: bytes, kind: str) -> None:
         target = self.sockets.group_sockaddr()
         try:
             self.sockets.unicast.sendto(data, target)
@@ -229,12 +232,18 @@ class NodeRunner:
             broadcast = self.sockets.iface.broadcast
             if error.errno == errno.ENETUNREACH and broadcast is not None:
                 # No route for the limited broadcast: use the subnet's directed broadcast.
-                self._sendto(data, (broadcast, self.sockets.group_port))
+                self._sendto(data, (broadcast, self.sockets.group_port), kind)
                 return
             self._send_failed("group-send-error", error, target)
             return
-        self.stats["sent"] += 1
-        self.stats["sent-bytes"] += len(data)
+        self._sent(data, kind)
+
+    def _sent(self, data: bytes, kind: str) -> None:
+        stats = self.stats
+        stats["sent"] += 1
+        stats["sent-bytes"] += len(data)
+        stats[f"sent:{kind}"] += 1
+        stats[f"sent-bytes:{kind}"] += len(data)
 
     def _send_failed(self, kind: str, error: OSError, sockaddr: tuple[Any, ...]) -> None:
         key = f"{kind}:{errno.errorcode.get(error.errno or 0, error.errno)}"

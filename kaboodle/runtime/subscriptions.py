@@ -63,6 +63,12 @@ class Subscriptions:
 
     def __init__(self) -> None:
         self._subscribers: list[Subscription] = []
+        self._dropped_by_gone = 0
+
+    @property
+    def dropped(self) -> int:
+        """Events lost by slow subscribers, those gone included."""
+        return self._dropped_by_gone + sum(s.dropped for s in self._subscribers)
 
     def subscribe(self, maxsize: int = DEFAULT_QUEUE) -> Subscription:
         """A new subscriber that sees every event from now on."""
@@ -73,6 +79,7 @@ class Subscriptions:
     def publish(self, events: list[Event]) -> None:
         """Hand ``events`` to every subscriber."""
         if any(s.closed for s in self._subscribers):
+            self._dropped_by_gone += sum(s.dropped for s in self._subscribers if s.closed)
             self._subscribers = [s for s in self._subscribers if not s.closed]
         for subscription in self._subscribers:
             for event in events:

@@ -147,6 +147,11 @@ class RustNode:
         self._tick(now, fx)
         return fx
 
+    @staticmethod
+    def kind_of(data: bytes, *, via_group: bool = False) -> str:
+        """The kind of a datagram of the crate's wire, for counters (not decoded)."""
+        return wire.message_kind(data, via_group)
+
     def handle_datagram(
         self, now: float, src: Addr, data: bytes, *, via_group: bool = False
     ) -> Effects:

@@ -48,6 +48,7 @@ __all__ = [
     "decode_probe_response",
     "encode",
     "encoded_peer_size",
+    "message_kind",
 ]
 
 MAX_DATAGRAM = 10240
@@ -271,6 +272,26 @@ class _Reader:
     def end(self) -> None:
         if self.left:
             raise DecodeError("malformed", f"{self.left} bytes after the message")
+
+
+_BROADCASTS = ("join", "failed", "probe")
+_MESSAGES = ("ping", "ping-req", "ack", "known-peers", "known-peers-request")
+
+
+def message_kind(data: bytes, via_group: bool) -> str:
+    """The kind of a datagram, from a peek at its tags, for counters: a broadcast on the
+    group port (``join``, ``failed``, ``probe``), else an envelope's message, or a
+    ``probe-response`` (an identity alone); ``unknown`` when it is none of them."""
+    if via_group:
+        tag = _U32.unpack_from(data)[0] if len(data) >= 4 else None
+        return _BROADCASTS[tag] if tag is not None and tag < len(_BROADCASTS) else "unknown"
+    if len(data) < 8:
+        return "unknown"
+    end = 8 + _U64.unpack_from(data)[0]
+    if end == len(data):
+        return "probe-response"
+    tag = _U32.unpack_from(data, end)[0] if end + 4 <= len(data) else None
+    return _MESSAGES[tag] if tag is not None and tag < len(_MESSAGES) else "unknown"
 
 
 def _checked(data: bytes) -> _Reader:
