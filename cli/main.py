@@ -4,6 +4,7 @@ import typer
 
 from kaboodle.version import __version__
 
+from .demo import demo
 from .errors import OneLineErrorsGroup
 from .info import info
 from .join import join
@@ -39,6 +40,7 @@ app.command()(rtt)
 app.command()(tags)
 app.command()(watch)
 app.command()(leave)
+app.command()(demo)
 app.add_typer(keys_app)
 
 
