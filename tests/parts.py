@@ -89,7 +89,6 @@ class Parts:
             rng=self.rng,
             stats=self.stats,
         )
-        sync.start(0.0)
         return sync
 
     def announcer(self) -> Announcer:

@@ -333,8 +333,9 @@ def test_join_peers_fingerprint_and_leave(env: dict[str, str], nodes: list[JoinP
     started = node.started
     documented = {"time", "event", "protocol", "version", "pid", "port", "self", "identity",
                   "identity_b64", "interface", "encryption", "wire", "profile",
-                  "control"}  # fmt: skip
+                  "control", "metrics_port"}  # fmt: skip
     assert set(started) == documented
+    assert started["metrics_port"] is None  # no --metrics-port
     assert started["encryption"] == {"keys": [], "primary": None, "label": "",
                                      "verify_incoming": True, "verify_outgoing": True}  # fmt: skip
     assert started["identity"] == socket.gethostname()  # the default identity
@@ -355,7 +356,7 @@ def test_join_peers_fingerprint_and_leave(env: dict[str, str], nodes: list[JoinP
     assert node.addr in table.stdout and socket.gethostname() in table.stdout
 
     status = run_json("info", "-p", str(port), "--json", env=env)
-    assert set(status) >= documented - {"time", "event", "control"}
+    assert set(status) >= documented - {"time", "event", "control", "metrics_port"}
     assert status["self"] == node.addr and status["profile"] == "local"
     assert status["members"] == {"alive": 1, "suspect": 0, "dead": 0, "left": 0}
     assert status["uptime_s"] > 0 and status["stats"]  # a lone node on lo counts its sends

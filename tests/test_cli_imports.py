@@ -53,6 +53,7 @@ def imported_by(args: list[str], env: dict[str, str]) -> set[str]:
         ["rtt", "a"],
         ["--help"],
         ["join", "--help"],
+        ["demo", "--help"],
     ],
 )
 def test_a_client_command_loads_no_runtime(args: list[str], tmp_path: Path) -> None:

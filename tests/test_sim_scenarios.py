@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from kaboodle.protocol.codec import encode
@@ -16,6 +18,21 @@ def test_a_mesh_started_together_converges_on_the_true_fingerprint(size: int) ->
     at = cluster.run_until_converged(10.0)
     assert at is not None and at < 3.0
     assert set(cluster.fingerprints().values()) == {cluster.true_fingerprint()}
+
+
+@pytest.mark.parametrize(("size", "spread"), [(8, 0.3), (32, 0.3), (64, 1.0)])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_nodes_started_a_little_apart_agree_at_once(size: int, spread: float, seed: int) -> None:
+    # A start storm: each node misses the announces made before it listened, so the members
+    # that started before a newcomer must tell it, however new they are themselves.
+    rng = random.Random(seed)
+    cluster = Cluster(0, seed=seed)
+    for at in sorted(rng.uniform(0, spread) for _ in range(size)):
+        cluster.run_until(at)
+        cluster.add_node()
+    last = cluster.now
+    converged = cluster.run_until_converged(last + 30.0, step=0.01)
+    assert converged is not None and converged - last < 0.5, converged
 
 
 def test_a_killed_node_is_removed_by_every_live_node() -> None:

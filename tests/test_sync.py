@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from parts import STRANGER, A, B, C, alive, make_parts, sent
+from parts import STRANGER, B, C, alive, make_parts, sent
 
 from kaboodle.protocol import codec
 from kaboodle.protocol.addr import Addr
@@ -82,17 +82,21 @@ def test_a_differing_fingerprint_starts_a_repair_only_on_our_turn_and_once_still
     assert len(parts_of(fx)) == 2
 
 
-def test_a_newcomer_gets_pushed_to_only_by_a_node_that_has_settled() -> None:
-    parts = make_parts(B, sync_pushers=100)  # push always
+def test_a_newcomer_gets_pushed_to_by_a_node_that_knows_others_however_new() -> None:
+    # Node A has just started (time 0.01) and knows only the newcomer C: nothing to offer.
+    parts = make_parts(C, sync_pushers=100)  # push always
     sync = parts.state_sync()
     fx = Effects()
-    sync.welcome(0.5, C, fx)
+    sync.welcome(0.01, C, fx)
     assert fx.sends == []
-    sync.welcome(2 * parts.config.probe_interval, C, fx)
+    # Once it knows B too, it pushes at once: C may have missed B's announce.
+    parts.add(alive(B))
+    sync.welcome(0.02, C, fx)
     assert [to for to, _ in sent(fx)] == [C]
+    assert all(isinstance(msg, Sync) and msg.reply for _, msg in sent(fx))
     parts.local.change(3.0, state=MemberState.LEFT)
-    sync.welcome(3.0, A, fx)
-    assert len(fx.sends) == 1
+    sync.welcome(3.0, C, fx)
+    assert len(fx.sends) == 1  # a leaving node pushes nothing
 
 
 def test_the_push_pull_tick_always_sets_the_next_one() -> None:

@@ -205,7 +205,6 @@ class Node:
         if self._started:
             return fx
         self._started = True
-        self._sync.start(now)
         self._outbox.push(self._local.record)
         self._announcer.announce(now, fx)
         cfg, rng = self.config, self._rng

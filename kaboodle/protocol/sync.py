@@ -102,7 +102,6 @@ class StateSync:
         "_replied",
         "_reply_times",
         "_rng",
-        "_started_at",
         "_stats",
         "_view",
     )
@@ -125,14 +124,9 @@ class StateSync:
         self._rng = rng
         self._stats = stats
         self._view = view
-        self._started_at = float("inf")
         self._last_repair = float("-inf")
         self._replied: OrderedDict[tuple[Addr, int], None] = OrderedDict()
         self._reply_times: list[float] = []
-
-    def start(self, now: float) -> None:
-        """The node starts at ``now``, with nothing to offer a newcomer yet."""
-        self._started_at = now
 
     def push(self, now: float, to: Addr, fx: Effects, *, reply: bool) -> None:
         """Send our whole state to ``to``; ``reply`` asks it to push its own back."""
@@ -149,9 +143,16 @@ class StateSync:
 
     def welcome(self, now: float, newcomer: Addr, fx: Effects) -> None:
         """A newcomer announced itself to the whole group: push it our state with the chance
-        that makes about ``sync_pushers`` members push, however large the mesh. A node that
-        has only just started has little to offer, and does not."""
-        if now - self._started_at < 2 * self._config.probe_interval or self._local.leaving:
+        that makes about ``sync_pushers`` members push, however large the mesh. One that knows
+        nobody else has nothing to offer, and does not.
+
+        Nodes that start close together push too, however recently they started themselves:
+        a newcomer missed every announce made before it listened, and the members that started
+        before it are the ones that know those (without them, a start storm of 64 nodes over
+        0.3 s took 6 s to agree instead of 0.01 s in the simulator; the replies carry back
+        what the newcomer heard from others).
+        """
+        if self._members.counted <= 2 or self._local.leaving:
             return
         share = self._config.sync_pushers / max(1, self._members.counted - 1)
         if self._rng.random() < share:
