@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from netns_lab import Lab
-from netns_mesh import KEYS, Make, trial
+from netns_mesh import KEYS, Make, compile_tree, trial
 from nodes import NodeProcess
 from rust_nodes import RustProcess
 
@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=3)
     parser.add_argument("--idle", type=float, default=10.0, help="idle window, seconds")
     args = parser.parse_args()
+    compile_tree()
     print(f"p50 over {args.trials} trials (max in brackets)")
     print(f"{'mesh':>22} {'N':>3} " + " ".join(f"{k:>16}" for k in KEYS))
     for size in (int(s) for s in args.sizes.split(",") if s):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -59,6 +60,16 @@ def udp_out(lab: Lab, host: int) -> tuple[int, int]:
 Make = Callable[[Lab, int, bool], Any]
 """Starts the node of one host, waiting for its start or not: a NodeProcess, or anything read
 like one (tests/rust_nodes.py)."""
+
+
+def compile_tree() -> None:
+    """Bytecode for the checkout, as an installed package has it (pip compiles at install
+    time): a start must not be timed compiling sources, as it would be under
+    PYTHONDONTWRITEBYTECODE."""
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", "kaboodle", "tests"], cwd=root, check=True
+    )
 
 
 def trial(nodes_n: int, make: Make, idle_s: float) -> dict[str, float]:
@@ -108,6 +119,7 @@ def main() -> None:
     parser.add_argument("--profile", default="lan")
     parser.add_argument("--idle", type=float, default=10.0, help="idle window, seconds")
     args = parser.parse_args()
+    compile_tree()
 
     def make(lab: Lab, host: int, wait: bool) -> NodeProcess:
         return NodeProcess(lab, host, f"host-{host}", "--profile", args.profile, wait=wait)

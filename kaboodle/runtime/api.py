@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kaboodle.protocol.addr import Addr
 from kaboodle.protocol.config import MIN_DATAGRAM, Config
@@ -23,7 +23,6 @@ from kaboodle.protocol.local import check_tags
 from kaboodle.protocol.messages import MemberState, Tags
 from kaboodle.protocol.node import Node
 
-from .control.server import ControlServer
 from .envelope import Envelope, EnvelopeError
 from .interfaces import Interface, choose_interface
 from .keyring import Keyring, key_id, parse_key
@@ -32,6 +31,9 @@ from .runner import NodeRunner, ProtocolNode
 from .seeds import Seed, parse_seed, resolve_seeds
 from .subscriptions import DEFAULT_QUEUE, Subscription, Subscriptions
 from .transport import addr_of, group_sockaddr, open_prober, open_sockets
+
+if TYPE_CHECKING:
+    from .control.server import ControlServer
 
 __all__ = ["RUST_WIRE", "WIRES", "Kaboodle"]
 
@@ -494,6 +496,8 @@ class Kaboodle:
             directory or the socket cannot be used, and :class:`KaboodleError` when ``path`` is
             too long for a Unix socket or exists and is not one.
         """
+        from .control.server import ControlServer  # noqa: PLC0415 (a node needs none by default)
+
         return ControlServer(self, path, on_leave=on_leave, profile=profile)
 
     @classmethod

@@ -15,11 +15,12 @@ turn ``verify_outgoing`` on everywhere (sealed out), then ``verify_incoming`` (p
 from __future__ import annotations
 
 import os
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from typing import TYPE_CHECKING
 
 from .keyring import Keyring
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 __all__ = ["LABEL_MAX", "OVERHEAD", "Envelope", "EnvelopeError"]
 
@@ -118,6 +119,8 @@ class Envelope:
         if len(data) < header + _TAG or data[2] != _VERSION:
             raise EnvelopeError("auth")
         nonce, sealed = data[len(_SEALED_HEADER) : header], data[header:]
+        from cryptography.exceptions import InvalidTag  # noqa: PLC0415 (see _cipher)
+
         for key in self.keyring.keys:
             try:
                 return self._cipher(key).decrypt(nonce, sealed, self._aad)
@@ -130,5 +133,9 @@ class Envelope:
         if cipher is None:
             if len(self._ciphers) > 16:  # keys removed long ago: drop their ciphers
                 self._ciphers.clear()
+            # The cipher loads with the first key: a mesh without keys, the default, starts
+            # without it (a start storm of N nodes pays N times for what is loaded).
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: PLC0415
+
             cipher = self._ciphers[key] = AESGCM(key)
         return cipher
