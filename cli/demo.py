@@ -33,9 +33,9 @@ def demo(
 
     from rich.console import Console
 
-    from . import demo_mesh
+    from . import demo_run
 
     console = Console(highlight=False)
     # Keys only from a terminal: from a pipe or /dev/null the demo is a view that runs on.
     keys_fd = sys.stdin.fileno() if sys.stdin is not None and sys.stdin.isatty() else None
-    asyncio.run(demo_mesh.run(nodes, for_seconds, console, keys_fd))
+    asyncio.run(demo_run.run(nodes, for_seconds, console, keys_fd))

@@ -20,17 +20,8 @@ from cli_helpers import KABOODLE, ROOT, cli_env, one_line_error, run
 from rich.console import Console
 from waiting import wait_for, wait_until
 
-from cli.demo_mesh import (
-    Controls,
-    DemoMesh,
-    MemberRow,
-    NodeState,
-    NodeView,
-    columns_for,
-    pane,
-    plain_line,
-    screen,
-)
+from cli.demo_mesh import Controls, DemoMesh, MemberRow, NodeState, NodeView
+from cli.demo_screen import columns_for, pane, plain_line, screen
 from kaboodle import Kaboodle, MemberState
 
 COLUMNS, LINES = 160, 50
