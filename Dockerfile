@@ -29,15 +29,19 @@ RUN if ! command -v ip6tables >/dev/null || ! command -v ip >/dev/null; then \
      && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends iptables iproute2 \
      && rm -rf /var/lib/apt/lists/*; \
     fi \
- && useradd --system --create-home --home-dir /home/kaboodle --shell /usr/sbin/nologin kaboodle \
+ && groupadd --system --gid 999 kaboodle \
+ && useradd --system --uid 999 --gid 999 --create-home --home-dir /home/kaboodle \
+        --shell /usr/sbin/nologin kaboodle \
  && install -d -o kaboodle -g kaboodle -m 0700 /run/kaboodle
 COPY --from=build /opt/kaboodle /opt/kaboodle
 # KABOODLE_RUNTIME_DIR: one place for the control socket, whoever asks: `docker exec C kaboodle
 # peers` (as the image's user) and `docker exec -u 0 C kaboodle peers` (as root) both find it.
 ENV PATH=/opt/kaboodle/bin:$PATH PYTHONUNBUFFERED=1 KABOODLE_RUNTIME_DIR=/run/kaboodle
-USER kaboodle
+# By number, so that Kubernetes' runAsNonRoot can check it (deploy/k8s assumes 999).
+USER 999:999
 WORKDIR /home/kaboodle
-EXPOSE 7475/udp
+# 9475: the metrics port the deployments give --metrics-port (KABOODLE_METRICS_PORT).
+EXPOSE 7475/udp 9475/tcp
 # Healthy while the node answers on its control socket (the CLI exits 1 when no node runs on
 # that port). Each check starts a Python process (about 0.4 s of CPU), hence every 10 s.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \

@@ -137,6 +137,20 @@ def _converged(mesh: Mesh, count: int, what: str) -> float:
     return time.monotonic() - started
 
 
+_SCRAPE = (
+    "import urllib.request; "
+    "print(urllib.request.urlopen('http://127.0.0.1:9475/metrics', timeout=5).read().decode())"
+)
+
+
+def _scrape(container: Container) -> tuple[int, str]:
+    """The task's /metrics, fetched by the image's own Python: exit code and text."""
+    result = container.exec_run(["python3", "-c", _SCRAPE])
+    output = result.output or b""
+    assert isinstance(output, bytes)  # not a stream
+    return int(result.exit_code or 0), output.decode(errors="replace")
+
+
 def test_the_stack_meets_over_the_overlay_survives_a_kill_and_scales(
     swarm: Mesh, record: list[str]
 ) -> None:
@@ -146,6 +160,10 @@ def test_the_stack_meets_over_the_overlay_survives_a_kill_and_scales(
     for c in group:
         info = swarm.info(c)
         assert info is not None and info["interface"]["name"] == "eth0"
+    # Each task serves its metrics (KABOODLE_METRICS_PORT): scraped from inside one.
+    code, text = _scrape(group[0])
+    assert code == 0, text
+    assert f'kaboodle_members{{state="alive"}} {float(REPLICAS)}' in text.splitlines(), text
 
     victim = swarm.refresh(group[2])
     conv = swarm.converged(swarm.containers())
