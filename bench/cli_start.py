@@ -10,8 +10,10 @@ The node that ``fingerprint`` asks runs on loopback in a private runtime directo
 announces go between two hosts of a network namespace lab (so it needs root), and nothing
 leaves this machine. ``--tree`` measures another checkout (for before/after tables):
 
-    sudo .venv/bin/python bench/cli_start.py
-    git worktree add /tmp/before <commit> && .venv/bin/python bench/cli_start.py --tree /tmp/before
+    python3 -m venv /tmp/kb && /tmp/kb/bin/pip install '.[test,metrics]'   # a regular install
+    sudo PYTHONPATH=. /tmp/kb/bin/python bench/cli_start.py
+    git worktree add /tmp/before <commit>    # and a venv with that commit's dependencies:
+    sudo PYTHONPATH=/tmp/before /tmp/kb-before/bin/python bench/cli_start.py --tree /tmp/before
 """
 
 from __future__ import annotations
@@ -142,6 +144,11 @@ def main() -> None:
 
     base = results["python -c pass"][0]
     print(f"{tree}: {args.runs} runs each, medians; Python {sys.version.split()[0]}")
+    if any(Path(p).glob("__editable__*.pth") for p in sys.path if p.endswith("site-packages")):
+        print(
+            "note: this interpreter has an editable install, whose finder adds about 30 ms to "
+            "every start, the baseline's too; for the ratios use a regular install (below)"
+        )
     print(f"{'command':<22} {'wall ms':>9} {'x python':>9} {'cpu ms':>8}")
     for name, (wall, cpu) in results.items():
         print(f"{name:<22} {wall * 1000:>9.1f} {wall / base:>9.2f} {cpu * 1000:>8.1f}")

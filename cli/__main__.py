@@ -1,5 +1,5 @@
 """``python -m cli``: the ``kaboodle`` command without its installed script."""
 
-from cli.main import app
+from cli.entry import main
 
-app(prog_name="kaboodle")
+main()

@@ -1,18 +1,17 @@
-"""How every ``kaboodle`` command fails: documented exit codes and a single line on stderr."""
+"""How every ``kaboodle`` command fails: documented exit codes and a single line on stderr.
+
+Typer-free, so that the quick path (cli/entry.py) fails the same way as the Typer app; the
+app's command group (cli/group.py) words Click's own errors.
+"""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 from enum import IntEnum
-from typing import Any, cast
-
-import typer
-from typer.core import TyperGroup
 
 from kaboodle.runtime.errors import KaboodleError
 
-__all__ = ["CliError", "ExitCode", "OneLineErrorsGroup", "report"]
+__all__ = ["CliError", "ExitCode", "report", "reported"]
 
 
 class ExitCode(IntEnum):
@@ -44,68 +43,17 @@ class CliError(Exception):
         self.command = command
 
 
-# Typer vendors Click from 0.26 on (typer._click, private) and used the click package before:
-# find Click's base exception through the public BadParameter, whichever it is.
-_CLICK_ERROR = cast(
-    type[Exception],
-    next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"),
-)
-
-
 def report(message: str) -> None:
     """Print ``error: <message>`` on stderr, as one line whatever the message holds."""
-    typer.echo(f"error: {' '.join(message.split())}", err=True)
+    sys.stderr.write(f"error: {' '.join(message.split())}\n")
 
 
-class OneLineErrorsGroup(TyperGroup):
-    """The command group, with every error as one line and a documented exit code.
-
-    Click shows a usage error as a usage synopsis, a hint and (with rich) a boxed panel; scripts
-    and logs want one line. Errors of the environment (``KaboodleError``, whose messages say
-    what to do) get exit code 3, with no traceback.
-    """
-
-    def main(
-        self,
-        args: Sequence[str] | None = None,
-        prog_name: str | None = None,
-        complete_var: str | None = None,
-        standalone_mode: bool = True,
-        windows_expand_args: bool = True,
-        **extra: Any,
-    ) -> Any:
-        """Run the command line; on failure print one line and exit with its code."""
-        if not standalone_mode:
-            return super().main(
-                args, prog_name, complete_var, standalone_mode, windows_expand_args, **extra
-            )
-        try:
-            result = super().main(
-                args, prog_name, complete_var, False, windows_expand_args, **extra
-            )
-        except CliError as exc:
-            hint = f" (see '{exc.command} --help')" if exc.command else ""
-            report(f"{exc}{hint}")
-            sys.exit(exc.code)
-        except KaboodleError as exc:
-            report(str(exc))
-            sys.exit(ExitCode.ENVIRONMENT)
-        except _CLICK_ERROR as exc:
-            sys.exit(_click_error(exc))
-        except typer.Abort:
-            report("aborted")
-            sys.exit(ExitCode.NOT_FOUND)
-        # In this mode Click returns the code of a typer.Exit instead of exiting.
-        sys.exit(result if isinstance(result, int) else ExitCode.OK)
-
-
-def _click_error(exc: Exception) -> int:
-    code = int(getattr(exc, "exit_code", ExitCode.USAGE))
-    if type(exc).__name__ == "NoArgsIsHelpError":
-        return code  # the help text is the message, and Typer has printed it already
-    ctx = getattr(exc, "ctx", None)
-    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-    format_message = getattr(exc, "format_message", None)
-    message = format_message() if callable(format_message) else str(exc)
-    report(f"{message}{hint}")
-    return code
+def reported(exc: CliError | KaboodleError) -> int:
+    """Report a failure of ours (a :class:`CliError`, or a :class:`KaboodleError`, whose
+    message says what to do) as one line; return its exit code."""
+    if isinstance(exc, CliError):
+        hint = f" (see '{exc.command} --help')" if exc.command else ""
+        report(f"{exc}{hint}")
+        return int(exc.code)
+    report(str(exc))
+    return int(ExitCode.ENVIRONMENT)

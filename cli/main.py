@@ -5,7 +5,7 @@ import typer
 from kaboodle.version import __version__
 
 from .demo import demo
-from .errors import OneLineErrorsGroup
+from .group import OneLineErrorsGroup
 from .info import info
 from .join import join
 from .keys import keys_app

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from .client import ask
+from .entry import print_fingerprint
 from .errors import CliError, ExitCode
 from .options import (
     DEFAULT_PORT,
@@ -137,7 +138,4 @@ def fingerprint(
         answer = {"fingerprint": view["fingerprint"], "members": view["members"]}
     else:
         answer = ask(port, control, "fingerprint", probe_hint=True)
-    if as_json:
-        typer.echo(json.dumps({"fingerprint": answer["fingerprint"], "members": answer["members"]}))
-    else:
-        typer.echo(answer["fingerprint"])
+    print_fingerprint(answer, as_json)
