@@ -43,7 +43,7 @@ WORKDIR /home/kaboodle
 # 9475: the metrics port the deployments give --metrics-port (KABOODLE_METRICS_PORT).
 EXPOSE 7475/udp 9475/tcp
 # Healthy while the node answers on its control socket (the CLI exits 1 when no node runs on
-# that port). Each check starts a Python process (about 0.4 s of CPU), hence every 10 s.
+# that port). Each check is a short Python process (about 0.04 s of CPU: docs/benchmarks.md).
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
     CMD ["kaboodle", "fingerprint", "--port", "7475"]
 ENTRYPOINT ["kaboodle"]
