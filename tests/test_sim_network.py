@@ -471,6 +471,9 @@ def run_command(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[in
         ["--nodes", "3", "--duration", "1", "--pause", "2"],
         ["--nodes", "3", "--duration", "1", "--profile", "moon"],
         ["--nodes", "3", "--duration", "1", "--partition", "0"],
+        ["--nodes", "3", "--duration", "1", "--burst-ms", "0"],
+        ["--nodes", "3", "--duration", "1", "--burst-loss", "1.5"],
+        ["--nodes", "3", "--duration", "1", "--loss", "0.6", "--burst-ms", "200"],
         ["--nodes", "three", "--duration", "1"],
         ["--duration", "1"],
     ],
@@ -505,6 +508,29 @@ def test_the_command_prints_one_json_object(capsys: pytest.CaptureFixture[str]) 
         assert key in result
     assert result["nodes"] == 6 and result["seed"] == 3 and result["heal_s"] is None
     assert isinstance(result["detect_s"], list) and len(result["detect_s"]) == 1
+
+
+def test_bursty_loss_from_the_command_loses_in_bursts_and_replays(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    args = ["--nodes", "8", "--duration", "30", "--seed", "4", "--loss", "0.2", "--json"]
+    runs = []
+    for extra in ([], ["--burst-ms", "500", "--burst-loss", "0.9"], ["--burst-ms", "500"]):
+        status, out, _ = run_command([*args, *extra], capsys)
+        assert status == 0
+        result = json.loads(out)
+        result.pop("wall_s")
+        runs.append(result)
+    uniform, bursty, again = runs
+    assert uniform["burst_ms"] is None and bursty["burst_ms"] == 500
+    assert bursty != uniform
+    assert again["burst_ms"] == 500 and again != bursty  # the burst loss rate matters too
+    status, out, _ = run_command([*args, "--burst-ms", "500", "--burst-loss", "0.9"], capsys)
+    replay = json.loads(out)
+    replay.pop("wall_s")
+    assert replay == bursty
 
 
 def test_the_command_prints_a_short_aligned_summary(capsys: pytest.CaptureFixture[str]) -> None:

@@ -19,6 +19,7 @@ from kaboodle.protocol.messages import Tags
 from kaboodle.protocol.node import Node
 
 from .audit import FailureAudit
+from .loss import LossModel
 from .network import DEFAULT_LATENCY, SimNetwork
 from .process import Process, Spawn
 from .stats import NetStats
@@ -45,7 +46,7 @@ class Cluster:
         nodes: how many hosts to start with (more can be added with :meth:`add_node`).
         seed: the seed of every random draw, nodes' included.
         config: protocol settings for every node (default: the LAN profile).
-        loss: per-datagram loss rate in [0, 1).
+        loss: per-datagram loss rate in [0, 1), or a :class:`.loss.LossModel`.
         latency: (min, max) one-way latency in seconds (jitter, when ``topology`` is given).
         topology: the one-way delay between two hosts on top of it (see
             :class:`.latency.PlaneLatency`).
@@ -60,7 +61,7 @@ class Cluster:
         *,
         seed: int = 0,
         config: Config | None = None,
-        loss: float = 0.0,
+        loss: float | LossModel = 0.0,
         latency: tuple[float, float] = DEFAULT_LATENCY,
         ipv6: bool = True,
         identity: Callable[[int], bytes] = default_identity,

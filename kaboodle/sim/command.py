@@ -47,12 +47,19 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _loss(text: str) -> float:
+def _rate(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a probability: {text!r}") from None
-    if not 0 <= value < 1:
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], not {text}")
+    return value
+
+
+def _loss(text: str) -> float:
+    value = _rate(text)
+    if value == 1:
         raise argparse.ArgumentTypeError(f"must be in [0, 1), not {text}")
     return value
 
@@ -87,6 +94,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--duration", type=_seconds, required=True, help="virtual seconds")
     parser.add_argument("--seed", type=_int, default=0, help="seed of every random draw")
     parser.add_argument("--loss", type=_loss, default=0.0, help="datagram loss rate in [0, 1)")
+    parser.add_argument(
+        "--burst-ms",
+        type=_seconds,
+        default=None,
+        metavar="MS",
+        help="the loss comes in bursts of this mean length (per directed link)",
+    )
+    parser.add_argument(
+        "--burst-loss",
+        type=_rate,
+        default=0.5,
+        metavar="P",
+        help="the loss rate inside a burst (default 0.5)",
+    )
     parser.add_argument(
         "--latency-ms", type=_latency, default=(1.0, 5.0), metavar="A:B", help="one-way latency"
     )
@@ -129,6 +150,8 @@ def spec_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
             duration=args.duration,
             seed=args.seed,
             loss=args.loss,
+            burst_ms=args.burst_ms,
+            burst_loss=args.burst_loss,
             latency_ms=args.latency_ms,
             kill=args.kill,
             pause=pause_count,
@@ -148,11 +171,12 @@ def _secs(value: float | None) -> str:
 def format_summary(result: ScenarioResult) -> str:
     """A few aligned lines for people."""
     low, high = result.latency_ms
+    bursts = "" if result.burst_ms is None else f" in {result.burst_ms:g} ms bursts"
     lines = [
         (
             "nodes",
-            f"{result.nodes}  (seed {result.seed}, profile {result.profile}, loss {result.loss:g},"
-            f" latency {low:g}-{high:g} ms, {result.duration:g} virtual s)",
+            f"{result.nodes}  (seed {result.seed}, profile {result.profile}, loss "
+            f"{result.loss:g}{bursts}, latency {low:g}-{high:g} ms, {result.duration:g} virtual s)",
         ),
         ("converged", _secs(result.converged_s)),
     ]

@@ -18,6 +18,7 @@ from kaboodle.protocol.effects import Effects, Send
 from kaboodle.protocol.events import Event
 from kaboodle.protocol.messages import Message
 
+from .loss import LossModel
 from .process import CRASHED, PAUSED, N, Process
 from .stats import NetStats
 
@@ -52,7 +53,9 @@ class Engine(Generic[N]):
 
     Args:
         rng: the generator of latency and loss draws.
-        loss: probability that one datagram (or one multicast reception) is lost, in [0, 1).
+        loss: probability that one datagram (or one multicast reception) is lost, in [0, 1), or
+            a :class:`~kaboodle.sim.loss.LossModel` that decides per datagram (bursts, one
+            direction).
         latency: (min, max) one-way latency in seconds, drawn uniformly per datagram.
         decode: turns a multicast datagram into a message, or None when it does not decode.
         hold_limit: datagrams a paused process buffers.
@@ -63,14 +66,14 @@ class Engine(Generic[N]):
     def __init__(
         self,
         rng: random.Random,
-        loss: float,
+        loss: float | LossModel,
         latency: tuple[float, float],
         decode: Callable[[bytes], Message | None] | None,
         hold_limit: int,
         *,
         topology: Callable[[int, int], float] | None = None,
     ) -> None:
-        if not 0.0 <= loss < 1.0:
+        if isinstance(loss, int | float) and not 0.0 <= loss < 1.0:
             raise ValueError(f"loss must be in [0, 1), not {loss}")
         low, high = latency
         if not 0.0 <= low <= high:
@@ -81,7 +84,10 @@ class Engine(Generic[N]):
         """The virtual time, in seconds."""
         self.stats = NetStats()
         """What the network did so far."""
-        self.loss = loss
+        self.loss = float(loss) if isinstance(loss, int | float) else 0.0
+        """The uniform loss rate (0 under a loss model)."""
+        self.loss_model: LossModel | None = None if isinstance(loss, int | float) else loss
+        """The loss model, if the loss is not uniform."""
         self.latency = (float(low), float(high))
         self.topology = topology
         self._rng = rng
@@ -199,13 +205,17 @@ class Engine(Generic[N]):
         group = src.group
         src_addr = src.addr
         loss = self.loss
+        model = self.loss_model
         rnd = self._rng.random
         apply = self._apply
+        src_host = src.host
         # The tuple is a snapshot: a hook that crashes a process mid-loop cannot upset iteration.
         for proc in receivers:
             if proc is src or proc.group != group:
                 continue
-            if loss and rnd() < loss:
+            if (loss and rnd() < loss) or (
+                model is not None and model.lost(src_host, proc.host, t)
+            ):
                 stats.lost += 1
                 continue
             if proc.mode:
@@ -229,6 +239,7 @@ class Engine(Generic[N]):
             # Counters are summed locally and written once: attribute writes cost in this loop.
             stats = self.stats
             loss = self.loss
+            model = self.loss_model
             rnd = self._rng.random
             low, high = self.latency
             span = high - low
@@ -251,6 +262,9 @@ class Engine(Generic[N]):
                     if dst is None or dst.mode == CRASHED:
                         # A crashed process never comes back, so drop now rather than later.
                         stats.undeliverable += 1
+                        continue
+                    if model is not None and model.lost(proc.host, dst.host, now):
+                        stats.lost += 1
                         continue
                     at = now + low + span * rnd()
                     if topology is not None:

@@ -18,6 +18,7 @@ from kaboodle.protocol.messages import Message
 
 from .addresses import sim_address
 from .engine import Engine, EventHook
+from .loss import LossModel
 from .process import ACTIVE, CRASHED, PAUSED, N, Process, Spawn
 
 __all__ = ["DEFAULT_HOLD_LIMIT", "DEFAULT_LATENCY", "EventHook", "SimNetwork"]
@@ -50,7 +51,7 @@ class SimNetwork(Engine[N]):
         factory: Callable[[Spawn], N],
         *,
         seed: int = 0,
-        loss: float = 0.0,
+        loss: float | LossModel = 0.0,
         latency: tuple[float, float] = DEFAULT_LATENCY,
         ipv6: bool = True,
         decode: Callable[[bytes], Message | None] | None = None,

@@ -19,6 +19,7 @@ from kaboodle.protocol.config import PROFILES, Config
 from kaboodle.protocol.node import Node
 
 from .cluster import DEFAULT_CHECK_INTERVAL, Cluster
+from .loss import BurstyLoss
 from .process import Process
 
 __all__ = ["ScenarioResult", "ScenarioSpec", "run_scenario"]
@@ -35,6 +36,10 @@ class ScenarioSpec:
     duration: float
     seed: int = 0
     loss: float = 0.0
+    burst_ms: float | None = None
+    """With a value, ``loss`` comes in bursts of that mean length (Gilbert-Elliott, per directed
+    link: :class:`~kaboodle.sim.loss.BurstyLoss`), at ``burst_loss`` inside them."""
+    burst_loss: float = 0.5
     latency_ms: tuple[float, float] = (1.0, 5.0)
     kill: int = 0
     pause: int = 0
@@ -54,6 +59,12 @@ class ScenarioSpec:
             (self.nodes < 1, f"nodes must be >= 1, not {self.nodes}"),
             (not self.duration > 0, f"duration must be > 0, not {self.duration}"),
             (not 0 <= self.loss < 1, f"loss must be in [0, 1), not {self.loss}"),
+            (
+                self.burst_ms is not None
+                and not (self.burst_ms > 0 and self.loss <= self.burst_loss <= 1),
+                f"bursts need burst_ms > 0 and loss <= burst_loss <= 1, not {self.burst_ms} ms "
+                f"at {self.burst_loss}",
+            ),
             (not 0 <= low <= high, f"latency must be 0 <= min <= max ms, not {low}:{high}"),
             (self.kill < 0 or self.pause < 0, "kill and pause counts must be >= 0"),
             (
@@ -80,6 +91,14 @@ class ScenarioSpec:
         """The protocol settings of every node."""
         return self.config if self.config is not None else PROFILES[self.profile]()
 
+    def make_loss(self) -> float | BurstyLoss:
+        """The network's loss: a rate, or bursts of it."""
+        if self.burst_ms is None or not self.loss:
+            return self.loss
+        return BurstyLoss(
+            self.loss, burst_s=self.burst_ms / 1000, burst_loss=self.burst_loss, seed=self.seed
+        )
+
 
 @dataclass(slots=True, kw_only=True)
 class ScenarioResult:
@@ -90,6 +109,8 @@ class ScenarioResult:
     duration: float
     profile: str
     loss: float
+    burst_ms: float | None
+    """The loss's mean burst length (None: uniform loss)."""
     latency_ms: tuple[float, float]
     converged_s: float | None
     """From the start until every live node had the fingerprint of the true live set."""
@@ -155,7 +176,7 @@ class _Run:
             spec.nodes,
             seed=spec.seed,
             config=spec.make_config(),
-            loss=spec.loss,
+            loss=spec.make_loss(),
             latency=(low / 1000, high / 1000),
             ipv6=spec.ipv6,
         )
@@ -266,6 +287,7 @@ def run_scenario(spec: ScenarioSpec) -> ScenarioResult:
         duration=spec.duration,
         profile=spec.profile if spec.config is None else "custom",
         loss=spec.loss,
+        burst_ms=spec.burst_ms,
         latency_ms=spec.latency_ms,
         converged_s=run.converged_at,
         detect_s=detect,
