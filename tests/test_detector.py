@@ -55,6 +55,25 @@ def test_a_stale_tick_or_a_leaving_node_probes_nobody() -> None:
     assert fx == Effects()
 
 
+def test_a_member_heard_from_within_the_period_is_not_probed_but_its_turn_passes() -> None:
+    parts = make_parts(B, C)
+    fd = parts.detector()
+    interval = parts.config.probe_interval
+    _, fx = probe(parts, fd, now=0.0)
+    [(target, _)] = sent(fx)
+    other = C if target == B else B
+    fd.heard(0.9 * interval, other)  # its datagram came just before its turn
+    fx = Effects()
+    fd.tick(interval, ProbeTick(token=1), fx)
+    assert sent(fx) == []  # spared: no ping, no ack
+    assert [t.timer for t in fx.timers] == [ProbeTick(token=2)]  # the schedule goes on
+    assert parts.stats["probes-spared"] == 1 and parts.stats["probes"] == 1
+    # A period later neither was heard from lately: whoever's turn it is gets probed.
+    fx = Effects()
+    fd.tick(2 * interval, ProbeTick(token=2), fx)
+    assert [to for to, _ in sent(fx)] in ([B], [C])
+
+
 def test_a_bad_health_score_stretches_the_probe_period() -> None:
     parts = make_parts(B)
     parts.awareness.apply(2)

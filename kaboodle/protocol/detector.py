@@ -76,6 +76,7 @@ class FailureDetector:
     __slots__ = (
         "_awareness",
         "_config",
+        "_heard",
         "_last_stranger_contact",
         "_local",
         "_members",
@@ -114,6 +115,7 @@ class FailureDetector:
         self._probe_token = 0
         self._last_stranger_contact = float("-inf")
         self._pings: dict[int, PingRecord] = {}
+        self._heard: dict[Addr, float] = {}  # member -> when a datagram from it last came
         self._relays: dict[int, tuple[Addr, int]] = {}  # our seq -> (requester, its seq)
         self.proximity = Proximity(rng, stats) if config.proximity else None
         """This node's network coordinate and its peers', or None when proximity is off."""
@@ -127,9 +129,16 @@ class FailureDetector:
         self._probe_token += 1
         fx.timers.append(SetTimer(at=now + interval, timer=ProbeTick(token=self._probe_token)))
         target = self._order.next(self._local.is_peer)
-        if target is not None:
-            self._stats["probes"] += 1
-            self.ping(now, target, fx, Purpose.PROBE)
+        if target is None:
+            return
+        if now - self._heard.get(target, float("-inf")) < self._config.probe_interval:
+            # It spoke to us within the period: alive, and able to reach us, which is all an
+            # ack would show. The order moves on as if probed, so a member that fails is
+            # probed as soon as before, and a quiet one is probed as ever.
+            self._stats["probes-spared"] += 1
+            return
+        self._stats["probes"] += 1
+        self.ping(now, target, fx, Purpose.PROBE)
 
     def reprobe(self, now: float, fx: Effects) -> None:
         """Now and then ping one dead member, in case it was only cut off by a partition; an
@@ -177,10 +186,17 @@ class FailureDetector:
         coordinate = self.proximity.coordinate if self.proximity is not None else None
         self._outbox.ack(src, ping.seq, fx, coordinate=coordinate)
 
-    def forget_coordinates(self) -> None:
-        """Drop the coordinates of those who are no longer members (bounded by the table)."""
+    def heard(self, now: float, member: Addr) -> None:
+        """A datagram from ``member`` came at ``now`` (members only: the table bounds this)."""
+        self._heard[member] = now
+
+    def forget_gone(self) -> None:
+        """Drop what we keep of those who are no longer members: their coordinates, and when
+        we last heard them (bounded by the table)."""
+        counts = self._members.counts
+        self._heard = {addr: at for addr, at in self._heard.items() if counts(addr)}
         if self.proximity is not None:
-            self.proximity.retain(self._members.counts)
+            self.proximity.retain(counts)
 
     def relay(self, now: float, src: Addr, msg: PingReq, fx: Effects) -> None:
         """Probe ``msg.target`` for ``src`` and answer it with the ack, or a nack in time."""

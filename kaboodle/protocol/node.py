@@ -246,6 +246,8 @@ class Node:
         if src == self.addr:
             return fx  # our own announcement, looped back
         self._local.notice(now)
+        if src in self.members:
+            self._detector.heard(now, src)
         before = self.members.digest()
         kind = type(msg)
         stranger = False
@@ -364,7 +366,7 @@ class Node:
         fx.timers.append(SetTimer(at=now + ttl / 2, timer=ReapTick()))
         for addr in self.members.reap(now, ttl, keep=self.addr):
             self._outbox.discard(addr)
-        self._detector.forget_coordinates()
+        self._detector.forget_gone()
 
     def _after(self, now: float, before: tuple[int, int], fx: Effects) -> None:
         if self.members.digest() != before:
