@@ -26,11 +26,17 @@ _DEFAULT_PORT = 7475  # cli/options.py's DEFAULT_PORT, which imports Typer
 
 def main() -> None:
     """Run the ``kaboodle`` command line."""
-    quick = quick_fingerprint_args(sys.argv[1:], os.environ)
+    args = sys.argv[1:]
+    quick = quick_fingerprint_args(args, os.environ)
     if quick is None:
-        from cli.main import app
+        from cli.main import COMMANDS, app, make_app
 
-        app(prog_name="kaboodle")
+        # One command's run needs only that command built; completion needs them all.
+        one = args[0] if args and args[0] in COMMANDS else None
+        if one is None or "_KABOODLE_COMPLETE" in os.environ:
+            app(prog_name="kaboodle")
+        else:
+            make_app(one)(prog_name="kaboodle")
         return
     from kaboodle.runtime.errors import KaboodleError
 

@@ -77,6 +77,33 @@ def test_every_form_of_the_command_gets_the_answer_typer_gives(
 
 
 @pytest.mark.parametrize(
+    "args",
+    [
+        ["join", "--help"],
+        ["join", "--bogus"],
+        ["join", "--port", "0"],
+        ["join", "--tag", "novalue"],
+        ["peers", "--help"],
+        ["peers", "--state", "moon"],
+        ["info", "-p", "9"],
+        ["keys", "--help"],
+        ["keys", "list", "--help"],
+        ["keys", "verify"],
+        ["version"],
+        ["demo", "--nodes", "1"],
+        ["--help"],
+        ["nosuch"],
+    ],
+)
+def test_a_command_run_alone_answers_as_in_the_whole_app(
+    args: list[str], env: dict[str, str]
+) -> None:
+    # The entry point builds only the command it runs (cli/main.py's make_app).
+    alone, whole = both_ways(args, env)
+    assert alone == whole
+
+
+@pytest.mark.parametrize(
     ("args", "env", "quick"),
     [
         (["fingerprint"], {}, (7475, None, False)),

@@ -55,8 +55,16 @@ def test_a_stale_tick_or_a_leaving_node_probes_nobody() -> None:
     assert fx == Effects()
 
 
+def test_a_member_heard_from_within_the_period_is_probed_until_we_hold_its_coordinate() -> None:
+    parts = make_parts(B)
+    fd = parts.detector()
+    fd.heard(0.0, B)
+    probe(parts, fd, now=0.1)  # proximity on, and no coordinate of B yet: only acks carry it
+    assert parts.stats["probes-spared"] == 0
+
+
 def test_a_member_heard_from_within_the_period_is_not_probed_but_its_turn_passes() -> None:
-    parts = make_parts(B, C)
+    parts = make_parts(B, C, proximity=False)
     fd = parts.detector()
     interval = parts.config.probe_interval
     _, fx = probe(parts, fd, now=0.0)

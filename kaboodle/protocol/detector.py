@@ -131,10 +131,14 @@ class FailureDetector:
         target = self._order.next(self._local.is_peer)
         if target is None:
             return
-        if now - self._heard.get(target, float("-inf")) < self._config.probe_interval:
+        proximity = self.proximity
+        if now - self._heard.get(target, float("-inf")) < self._config.probe_interval and (
+            proximity is None or target in proximity.peers
+        ):
             # It spoke to us within the period: alive, and able to reach us, which is all an
-            # ack would show. The order moves on as if probed, so a member that fails is
-            # probed as soon as before, and a quiet one is probed as ever.
+            # ack would show (once we hold its coordinate, which only acks carry). The order
+            # moves on as if probed, so a member that fails is probed as soon as before, and
+            # a quiet one is probed as ever.
             self._stats["probes-spared"] += 1
             return
         self._stats["probes"] += 1
