@@ -31,6 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from netns_lab import Lab
+from netns_mesh import compile_tree
 from waiting import free_port, wait_until
 
 from kaboodle.runtime.transport import GROUP_V6
@@ -112,10 +113,7 @@ def main() -> None:
     args = parser.parse_args()
     tree = (args.tree or Path(__file__).resolve().parent.parent).resolve()
     kaboodle = [sys.executable, "-m", "cli"]
-    # Bytecode, as an installed package has it (pip compiles at install time).
-    subprocess.run(
-        [sys.executable, "-m", "compileall", "-q", "kaboodle", "cli"], cwd=tree, check=True
-    )
+    compile_tree(tree, ("kaboodle", "cli"))
     with tempfile.TemporaryDirectory(prefix="kaboodle-bench-") as rundir:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KABOODLE_")}
         env.update(PYTHONPATH=str(tree), KABOODLE_RUNTIME_DIR=rundir)

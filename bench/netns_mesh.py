@@ -62,14 +62,15 @@ Make = Callable[[Lab, int, bool], Any]
 like one (tests/rust_nodes.py)."""
 
 
-def compile_tree() -> None:
-    """Bytecode for the checkout, as an installed package has it (pip compiles at install
-    time): a start must not be timed compiling sources, as it would be under
-    PYTHONDONTWRITEBYTECODE."""
-    root = Path(__file__).resolve().parent.parent
-    subprocess.run(
-        [sys.executable, "-m", "compileall", "-q", "kaboodle", "tests"], cwd=root, check=True
-    )
+ROOT = Path(__file__).resolve().parent.parent
+"""This checkout."""
+
+
+def compile_tree(root: Path = ROOT, dirs: tuple[str, ...] = ("kaboodle", "tests")) -> None:
+    """Bytecode for ``dirs`` of the checkout ``root``, as an installed package has it (pip
+    compiles at install time): a start must not be timed compiling sources, as it would be
+    under PYTHONDONTWRITEBYTECODE."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *dirs], cwd=root, check=True)
 
 
 def trial(nodes_n: int, make: Make, idle_s: float) -> dict[str, float]:

@@ -181,13 +181,7 @@ class DemoMesh:
         Returns:
             What happened, for the footer.
         """
-        slot = self._slot(number)
-        name = self.identity_of(number)
-        if slot.state != NodeState.running:
-            return f"{name} is {slot.state} already: r restarts it"
-        await slot.kb.stop(leave=False)
-        slot.state = NodeState.killed
-        return f"{name} killed: the others will find it failed"
+        return await self._stop(number, NodeState.killed, "killed: the others will find it failed")
 
     async def leave(self, number: int) -> str:
         """Make node ``number`` leave gracefully: the others record it as left at once.
@@ -195,13 +189,17 @@ class DemoMesh:
         Returns:
             What happened, for the footer.
         """
+        return await self._stop(number, NodeState.left, "left the mesh")
+
+    async def _stop(self, number: int, then: NodeState, done: str) -> str:
+        """Stop node ``number``: gracefully when ``then`` is left, else without a word."""
         slot = self._slot(number)
         name = self.identity_of(number)
         if slot.state != NodeState.running:
             return f"{name} is {slot.state} already: r restarts it"
-        await slot.kb.stop()
-        slot.state = NodeState.left
-        return f"{name} left the mesh"
+        await slot.kb.stop(leave=then == NodeState.left)
+        slot.state = then
+        return f"{name} {done}"
 
     def toggle_pause(self, number: int) -> str:
         """Pause node ``number``, or resume it if paused. A paused node is suspected by the
