@@ -19,13 +19,13 @@ from rich.table import Table
 from rich.text import Text
 
 from .demo_mesh import NodeView
+from .render import STATE_STYLES
 
 __all__ = ["columns_for", "footer", "pane", "plain_line", "screen"]
 
 # Lines of a pane besides its member rows: 2 borders, address, identity, fingerprint, a blank
 # line, the table's header and its rule.
 _PANE_LINES = 8
-_STATE_STYLES = {"alive": "green", "suspect": "yellow", "dead": "red", "left": "dim"}
 _NODE_STYLES = {"running": "green", "paused": "yellow", "killed": "red", "left": "dim"}
 
 
@@ -64,7 +64,7 @@ def pane(view: NodeView, *, selected: bool = False, height: int | None = None) -
             table.add_row(
                 m.addr,
                 m.identity + (" (self)" if m.is_self else ""),
-                Text(m.state, style=_STATE_STYLES.get(m.state, "")),
+                Text(m.state, style=STATE_STYLES.get(m.state, "")),
             )
         body += [Text(""), table]
     else:

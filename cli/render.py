@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 __all__ = [
+    "STATE_STYLES",
     "banner",
     "event_line",
     "identity_text",
@@ -26,7 +27,8 @@ __all__ = [
     "watch_screen",
 ]
 
-_STATE_STYLES = {"alive": "green", "suspect": "yellow", "dead": "red", "left": "dim"}
+STATE_STYLES = {"alive": "green", "suspect": "yellow", "dead": "red", "left": "dim"}
+"""The style of a member state's name, wherever one is drawn."""
 _EVENT_STYLES = {
     "joined": "green",
     "updated": "cyan",
@@ -85,7 +87,7 @@ def peers_table(view: Mapping[str, Any]) -> Table:
         row: list[RenderableType] = [
             addr,
             identity_text(peer["identity"], peer["identity_b64"]),
-            Text(peer["state"], style=_STATE_STYLES.get(peer["state"], "")),
+            Text(peer["state"], style=STATE_STYLES.get(peer["state"], "")),
             latency_text(peer["latency_ms"]),
             latency_text(peer.get("rtt_estimate_ms")),
             "-" if incarnation is None else str(incarnation),
@@ -129,7 +131,7 @@ def event_line(record: Mapping[str, Any], when: float | None = None) -> Text:
         line.append("  ")
         line.append_text(identity_text(record.get("identity"), record["identity_b64"]))
     if record.get("state") and kind == "updated":
-        line.append(f"  {record['state']}", style=_STATE_STYLES.get(record["state"], ""))
+        line.append(f"  {record['state']}", style=STATE_STYLES.get(record["state"], ""))
         old = record.get("old_tags")
         if old is not None and old != record["tags"]:
             line.append(f"  tags {tags_text(record['tags'])}")

@@ -29,12 +29,12 @@ from kaboodle.protocol.addr import Addr
 from kaboodle.runtime.peer_info import PeerInfo
 from kaboodle.version import __version__
 
+from .control.views import members_by_state
 from .errors import KaboodleError
 
 __all__ = ["MetricsServer", "NodeCollector", "Observed", "Snapshot", "serve_metrics"]
 
 _SCRAPE_TIMEOUT = 1.0
-_STATES = ("alive", "suspect", "dead", "left")
 
 # Counters with a metric of their own: (stats key, metric name, help).
 _PLAIN = (
@@ -94,7 +94,7 @@ class Snapshot:
     """A copy of what the metrics show, taken on the node's loop."""
 
     stats: Counter[str]
-    members: Counter[str]
+    members: dict[str, int]
     fingerprint: int
     uptime: float
     wire: str
@@ -105,10 +105,9 @@ def snapshot(node: Observed) -> Snapshot | None:
     """A copy of ``node``'s state for the metrics, or None when it is not running."""
     if not node.running:
         return None
-    members = Counter(info.state.name.lower() for info in node.peer_states().values())
     return Snapshot(
         stats=Counter(node.stats),
-        members=members,
+        members=members_by_state(node.peer_states()),
         fingerprint=node.fingerprint(),
         uptime=node.uptime,
         wire=node.wire,
@@ -151,8 +150,8 @@ class NodeCollector(Collector):
             "Members in this node's view, self included, by state.",
             labels=["state"],
         )
-        for state in _STATES:
-            members.add_metric([state], snap.members[state])
+        for state, count in snap.members.items():
+            members.add_metric([state], count)
         yield members
         yield GaugeMetricFamily(
             "kaboodle_fingerprint",

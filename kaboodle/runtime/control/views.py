@@ -25,6 +25,7 @@ from kaboodle.protocol.events import (
     PeerUpdated,
     RoundTrip,
 )
+from kaboodle.protocol.messages import MemberState
 from kaboodle.runtime.interfaces import Interface
 from kaboodle.runtime.peer_info import PeerInfo
 from kaboodle.runtime.subscriptions import Subscription
@@ -40,6 +41,7 @@ __all__ = [
     "identity_json",
     "info_json",
     "keys_json",
+    "members_by_state",
     "peer_json",
     "view_json",
 ]
@@ -311,14 +313,19 @@ def info_json(kb: ObservedNode) -> dict[str, Any]:
     }
 
 
+def members_by_state(peers: Mapping[Addr, PeerInfo]) -> dict[str, int]:
+    """How many of ``peers`` are in each state, every state named (alive, suspect, dead, left)."""
+    counts = Counter(info.state for info in peers.values())
+    return {state.name.lower(): counts[state] for state in MemberState}
+
+
 def status_json(kb: ObservedNode, profile: str | None) -> dict[str, Any]:
     """The ``info`` answer (``kaboodle info``): what the node is (:func:`info_json`), its
     profile when known, its members by state, uptime, and every counter it keeps."""
-    states = Counter(info.state.name.lower() for info in kb.peer_states().values())
     status = info_json(kb)
     if profile is not None:
         status["profile"] = profile
-    status["members"] = {state: states[state] for state in ("alive", "suspect", "dead", "left")}
+    status["members"] = members_by_state(kb.peer_states())
     status["uptime_s"] = round(kb.uptime, 3)
     status["stats"] = dict(sorted(kb.stats.items()))
     return status
