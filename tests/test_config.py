@@ -19,6 +19,7 @@ from kaboodle.protocol.suspicion import suspicion_timeout
         {"probe_interval": math.nan},
         {"probe_interval": math.inf},
         {"indirect_checks": -1},
+        {"ping_resends": -1},
         {"max_datagram": 100},
         {"max_datagram": 70000},
         {"gossip_nodes": 0},

@@ -9,6 +9,7 @@ from kaboodle.protocol.effects import Effects
 from kaboodle.protocol.events import RoundTrip
 from kaboodle.protocol.messages import Ack, MemberState, Nack, Ping, PingReq
 from kaboodle.protocol.timers import (
+    PingResend,
     ProbeDeadline,
     ProbeTick,
     ProbeTimeout,
@@ -30,17 +31,82 @@ def probe(parts: Parts, fd: FailureDetector, now: float = 0.0) -> tuple[int, Eff
     return ping.seq, fx
 
 
-def test_a_tick_probes_a_peer_and_sets_its_timeout_deadline_and_the_next_tick() -> None:
+def test_a_tick_probes_a_peer_and_sets_its_first_resend_and_the_next_tick() -> None:
     parts = make_parts(B)
     fd = parts.detector()
     seq, fx = probe(parts, fd, now=1.0)
     assert [to for to, _ in sent(fx)] == [B]
     cfg = parts.config
+    spacing = cfg.probe_timeout / (cfg.ping_resends + 1)
     assert {(t.at, t.timer) for t in fx.timers} == {
         (1.0 + cfg.probe_interval, ProbeTick(token=1)),
-        (1.0 + cfg.probe_timeout, ProbeTimeout(seq=seq)),
-        (1.0 + cfg.probe_interval, ProbeDeadline(seq=seq)),
+        (1.0 + spacing, PingResend(seq=seq, attempt=2)),
     }
+
+
+def test_an_unanswered_probe_is_resent_evenly_then_asks_for_ping_reqs_then_ends() -> None:
+    parts = make_parts(B, C, D, indirect_checks=2)
+    fd = parts.detector()
+    seq, fx = probe(parts, fd, now=1.0)
+    [(target, _)] = sent(fx)
+    cfg = parts.config
+    spacing = cfg.probe_timeout / (cfg.ping_resends + 1)
+    [timer] = [t for t in fx.timers if not isinstance(t.timer, ProbeTick)]
+    seqs = {seq}
+    for attempt in range(2, cfg.ping_resends + 2):
+        assert timer.timer == PingResend(seq=seq, attempt=attempt)
+        assert timer.at == 1.0 + (attempt - 1) * spacing
+        fx = Effects()
+        fd.resend(timer.at, seq, attempt, fx)
+        [(to, again)] = sent(fx)
+        assert to == target and isinstance(again, Ping) and again.seq not in seqs
+        seqs.add(again.seq)
+        [timer] = fx.timers
+    assert (timer.at, timer.timer) == (1.0 + cfg.probe_timeout, ProbeTimeout(seq=seq))
+    assert parts.stats["probes-resent"] == cfg.ping_resends
+    fx = Effects()
+    fd.direct_timeout(seq, fx)
+    assert len(sent(fx)) == 2
+    [timer] = fx.timers
+    assert (timer.at, timer.timer) == (1.0 + cfg.probe_interval, ProbeDeadline(seq=seq))
+    assert fd.deadline(seq) == target
+
+
+def test_an_ack_of_a_resent_ping_settles_the_probe_with_that_pings_round_trip() -> None:
+    parts = make_parts(B)
+    fd = parts.detector()
+    seq, _ = probe(parts, fd)
+    fx = Effects()
+    fd.resend(0.1, seq, 2, fx)
+    [(_, again)] = sent(fx)
+    assert isinstance(again, Ping)
+    fx = Effects()
+    record = fd.acked(0.11, B, ack(again.seq), fx)
+    assert record is not None and record.target == B
+    [event] = fx.events  # its own seq tells which ping it answers
+    assert isinstance(event, RoundTrip) and abs(event.seconds - 0.01) < 1e-9
+    assert fd.acked(0.2, B, ack(seq), Effects()) is None  # the first ping's, late: settled
+    fd.direct_timeout(seq, Effects())
+    assert fd.pending == (0, 0)
+
+
+def test_an_answered_probe_sets_no_further_stage_and_leaves_nothing_pending() -> None:
+    parts = make_parts(B)
+    fd = parts.detector()
+    seq, _ = probe(parts, fd)
+    fd.acked(0.01, B, ack(seq), Effects())
+    fx = Effects()
+    fd.resend(0.1, seq, 2, fx)
+    assert fx == Effects()
+    assert fd.pending == (0, 0)
+
+
+def test_without_resends_the_timeout_follows_the_ping() -> None:
+    parts = make_parts(B, ping_resends=0)
+    fd = parts.detector()
+    seq, fx = probe(parts, fd, now=1.0)
+    cfg = parts.config
+    assert (1.0 + cfg.probe_timeout, ProbeTimeout(seq=seq)) in {(t.at, t.timer) for t in fx.timers}
 
 
 def test_a_stale_tick_or_a_leaving_node_probes_nobody() -> None:
@@ -149,7 +215,7 @@ def test_a_ping_req_for_a_peer_is_relayed_and_its_ack_forwarded() -> None:
     fd.relay(0.0, B, PingReq(seq=77, target=C), fx)
     [(to, ping)] = sent(fx)
     assert to == C and isinstance(ping, Ping)
-    assert [t.timer for t in fx.timers] == [RelayTimeout(seq=ping.seq)]
+    assert [t.timer for t in fx.timers] == [PingResend(seq=ping.seq, attempt=2)]
     fx = Effects()
     assert fd.acked(0.01, C, ack(ping.seq), fx) is None
     [(to, forwarded)] = sent(fx)
@@ -162,9 +228,19 @@ def test_a_ping_req_whose_target_never_answers_is_nacked() -> None:
     fd = parts.detector()
     fx = Effects()
     fd.relay(0.0, B, PingReq(seq=5, target=C), fx)
-    [timer] = [t.timer for t in fx.timers]
+    [(_, ping)] = sent(fx)
+    [timer] = fx.timers
+    cfg = parts.config
+    for attempt in range(2, cfg.ping_resends + 2):  # the helper resends as the prober does
+        assert timer.timer == PingResend(seq=ping.seq, attempt=attempt)  # type: ignore[union-attr]
+        fx = Effects()
+        fd.resend(timer.at, ping.seq, attempt, fx)  # type: ignore[union-attr]
+        assert sent(fx) == [(C, Ping(seq=ping.seq))]  # type: ignore[union-attr]
+        [timer] = fx.timers
+    assert (timer.at, timer.timer) == (cfg.probe_timeout, RelayTimeout(seq=ping.seq))  # type: ignore[union-attr]
+    assert parts.stats["relays-resent"] == cfg.ping_resends
     fx = Effects()
-    fd.relay_timeout(timer.seq, fx)  # type: ignore[union-attr]
+    fd.relay_timeout(ping.seq, fx)  # type: ignore[union-attr]
     assert sent(fx) == [(B, Nack(seq=5))]
 
 

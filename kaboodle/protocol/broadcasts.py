@@ -31,6 +31,10 @@ class BroadcastQueue:
     def __contains__(self, addr: object) -> bool:
         return addr in self._sends_of
 
+    def fewest_sends(self) -> int | None:
+        """How many times the least-sent queued update was sent, or None when none is queued."""
+        return min(self._buckets) if self._buckets else None
+
     def push(self, update: Update) -> bool:
         """Queue ``update``, replacing any queued update about the same member; True when the
         queue was full and its most-sent update left to make room."""

@@ -28,6 +28,11 @@ class Config:
     probe_timeout: float = 0.25
     """Seconds to wait for a direct ack before asking others (scaled by local health)."""
 
+    ping_resends: int = 2
+    """Times an unanswered ping is sent again within probe_timeout, evenly spaced, before the
+    ping-reqs (and by a helper within its own wait). Each suspicion a resend avoids under loss
+    saves the mesh its gossip and the target's refutation."""
+
     indirect_checks: int = 3
     """How many members are asked to ping-req a target that missed its direct ack."""
 

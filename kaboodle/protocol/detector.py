@@ -1,7 +1,10 @@
 """The failure detector: probes, ping-reqs, relays and nacks (SWIM with Lifeguard's nack).
 
-Each protocol period the node probes one member: a direct ping, then after the probe timeout
-ping-reqs through a few others, who answer with the target's ack or with a nack. A probe that
+Each protocol period the node probes one member: a direct ping, sent again a few times within
+the probe timeout while unanswered, then ping-reqs through a few others, who answer with the
+target's ack or with a nack (and resend their pings the same way). Under loss most unanswered
+pings were lost, not ignored: every suspicion a resend avoids saves the mesh its gossip and the
+target's refutation, which is most of the traffic of a lossy network. A probe that
 ends its period unanswered names its target to the caller, who raises the suspicion (the
 suspicion itself runs in :mod:`.merge`); an answered probe is handed back the same way, so the
 caller can repair its view or reprieve a suspect. The round trip of every direct ack is a
@@ -25,7 +28,14 @@ from .messages import Ack, MemberState, Nack, Ping, PingReq, Update
 from .outbox import Outbox
 from .probe_order import ProbeOrder
 from .proximity import Proximity
-from .timers import ProbeDeadline, ProbeTick, ProbeTimeout, RelayTimeout, ReprobeTick
+from .timers import (
+    PingResend,
+    ProbeDeadline,
+    ProbeTick,
+    ProbeTimeout,
+    RelayTimeout,
+    ReprobeTick,
+)
 
 __all__ = ["FailureDetector", "PingRecord", "Purpose"]
 
@@ -47,15 +57,39 @@ class Purpose(Enum):
 class PingRecord:
     """A ping we sent: to whom, why and when, and what has come back for it."""
 
-    __slots__ = ("acked", "expected_nacks", "nacks", "purpose", "sent_at", "target")
+    __slots__ = ("acked", "expected_nacks", "nacks", "pings", "purpose", "target")
 
-    def __init__(self, target: Addr, purpose: Purpose, sent_at: float) -> None:
+    def __init__(self, target: Addr, purpose: Purpose, seq: int, sent_at: float) -> None:
         self.target = target
         self.purpose = purpose
-        self.sent_at = sent_at
+        self.pings = [(seq, sent_at)]
+        """(seq, when sent) of each ping to the target: a resend has a seq of its own, so that
+        its ack still gives a true round trip."""
         self.acked = False
         self.expected_nacks = 0
         self.nacks = 0
+
+    @property
+    def seq(self) -> int:
+        """The first ping's seq, which names the probe (its timers, ping-reqs and nacks)."""
+        return self.pings[0][0]
+
+    @property
+    def sent_at(self) -> float:
+        """When the first ping went."""
+        return self.pings[0][1]
+
+
+class Relay:
+    """A ping we send for a member's ping-req: whose request, and to whom."""
+
+    __slots__ = ("requester", "seq", "started", "target")
+
+    def __init__(self, requester: Addr, seq: int, target: Addr, started: float) -> None:
+        self.requester = requester
+        self.seq = seq
+        self.target = target
+        self.started = started
 
 
 class FailureDetector:
@@ -114,9 +148,9 @@ class FailureDetector:
         self._seq = rng.getrandbits(32)
         self._probe_token = 0
         self._last_stranger_contact = float("-inf")
-        self._pings: dict[int, PingRecord] = {}
+        self._pings: dict[int, PingRecord] = {}  # by the seq of each of its pings
         self._heard: dict[Addr, float] = {}  # member -> when a datagram from it last came
-        self._relays: dict[int, tuple[Addr, int]] = {}  # our seq -> (requester, its seq)
+        self._relays: dict[int, Relay] = {}  # by the seq of our ping to the target
         self.proximity = Proximity(rng, stats) if config.proximity else None
         """This node's network coordinate and its peers', or None when proximity is off."""
 
@@ -170,16 +204,17 @@ class FailureDetector:
         self, now: float, target: Addr, fx: Effects, purpose: Purpose, first: Update | None = None
     ) -> None:
         """Ping ``target`` (``first`` in front of the piggybacked gossip); probes and last calls
-        fall back to ping-reqs after the timeout."""
+        send it again and then fall back to ping-reqs while it goes unanswered."""
         seq = self._next_seq()
-        self._pings[seq] = PingRecord(target, purpose, now)
+        self._pings[seq] = PingRecord(target, purpose, seq, now)
         self._outbox.send(target, Ping(seq=seq), fx, first)
         scale = self._awareness.scale
-        if purpose is not Purpose.CONTACT:
-            at = now + scale(self._config.probe_timeout)
-            fx.timers.append(SetTimer(at=at, timer=ProbeTimeout(seq=seq)))
-        at = now + scale(self._config.probe_interval)
-        fx.timers.append(SetTimer(at=at, timer=ProbeDeadline(seq=seq)))
+        # Each stage sets the next only when it is needed: an answered probe costs one timer.
+        if purpose is Purpose.CONTACT:
+            at = now + scale(self._config.probe_interval)
+            fx.timers.append(SetTimer(at=at, timer=ProbeDeadline(seq=seq)))
+        else:
+            fx.timers.append(self._next_stage(seq, now, 1, ProbeTimeout(seq=seq)))
 
     def last_call(self, now: float, target: Addr, news: Update | None, fx: Effects) -> None:
         """Ping ``target`` once more before it is buried, ``news`` of it in front."""
@@ -218,10 +253,9 @@ class FailureDetector:
             self._stats["dropped:relay-cap"] += 1
             return
         seq = self._next_seq()
-        self._relays[seq] = (src, msg.seq)
+        self._relays[seq] = Relay(src, msg.seq, msg.target, now)
         self._outbox.send(msg.target, Ping(seq=seq), fx)
-        at = now + self._awareness.scale(self._config.probe_timeout)
-        fx.timers.append(SetTimer(at=at, timer=RelayTimeout(seq=seq)))
+        fx.timers.append(self._next_stage(seq, now, 1, RelayTimeout(seq=seq)))
 
     def acked(self, now: float, src: Addr, msg: Ack, fx: Effects) -> PingRecord | None:
         """An ack arrived: forward it if we relayed the ping, else settle our ping.
@@ -231,12 +265,11 @@ class FailureDetector:
         """
         relay = self._relays.pop(msg.seq, None)
         if relay is not None:
-            requester, their_seq = relay
             # Vouch for the target with its latest state: the requester may hold a suspicion
             # that the target has refuted, and this ack may be its only news of that.
             target = self._members.get(src)
             vouch = target if target and target.state == MemberState.ALIVE else None
-            self._outbox.ack(requester, their_seq, fx, first=vouch)
+            self._outbox.ack(relay.requester, relay.seq, fx, first=vouch)
             return None
         record = self._pings.get(msg.seq)
         if record is None or record.acked:
@@ -248,7 +281,7 @@ class FailureDetector:
             # From the target itself, or relayed by a helper after the direct ping timed out.
             self._stats["probes-acked" if src == record.target else "probes-acked-indirect"] += 1
         if src == record.target:
-            rtt = now - record.sent_at
+            rtt = now - next(at for seq, at in record.pings if seq == msg.seq)
             fx.events.append(RoundTrip(addr=src, seconds=rtt))
             proximity = self.proximity
             if proximity is not None and msg.coordinate is not None and self._local.is_peer(src):
@@ -261,10 +294,40 @@ class FailureDetector:
         if record is not None:
             record.nacks += 1
 
+    def resend(self, now: float, seq: int, attempt: int, fx: Effects) -> None:
+        """Ping the target of ``seq`` (our probe or a relayed ping) for the ``attempt``-th
+        time, unless it answered."""
+        record = self._pending(seq)
+        if record is not None:
+            again = self._next_seq()
+            record.pings.append((again, now))
+            self._pings[again] = record
+            self._stats["probes-resent"] += 1
+            self._outbox.send(record.target, Ping(seq=again), fx)
+            fx.timers.append(self._next_stage(seq, record.sent_at, attempt, ProbeTimeout(seq=seq)))
+            return
+        relay = self._relays.get(seq)
+        if relay is not None:
+            self._stats["relays-resent"] += 1
+            self._outbox.send(relay.target, Ping(seq=seq), fx)
+            fx.timers.append(self._next_stage(seq, relay.started, attempt, RelayTimeout(seq=seq)))
+
+    def _next_stage(
+        self, seq: int, sent_at: float, attempt: int, timeout: ProbeTimeout | RelayTimeout
+    ) -> SetTimer:
+        """The timer after the ``attempt``-th ping of ``seq``: the next resend, evenly spaced
+        within the probe timeout, or the timeout itself after the last."""
+        wait = self._awareness.scale(self._config.probe_timeout)
+        attempts = self._config.ping_resends + 1
+        if attempt < attempts:
+            at = sent_at + wait * attempt / attempts
+            return SetTimer(at=at, timer=PingResend(seq=seq, attempt=attempt + 1))
+        return SetTimer(at=sent_at + wait, timer=timeout)
+
     def direct_timeout(self, seq: int, fx: Effects) -> None:
         """The direct ack is overdue: ask a few members to ping-req the target."""
-        record = self._pings.get(seq)
-        if record is None or record.acked:
+        record = self._pending(seq)
+        if record is None:
             return
         target = record.target
         helpers = self._order.sample(
@@ -273,12 +336,16 @@ class FailureDetector:
         record.expected_nacks = len(helpers)
         for helper in helpers:
             self._outbox.send(helper, PingReq(seq=seq, target=target), fx)
+        at = record.sent_at + self._awareness.scale(self._config.probe_interval)
+        fx.timers.append(SetTimer(at=at, timer=ProbeDeadline(seq=seq)))
 
     def deadline(self, seq: int) -> Addr | None:
         """The ping's period is over. Returns the target of an unanswered probe: the caller
         suspects it. Missing nacks raise our own health score: the helpers could not reach
         us either, so we may be the slow one."""
-        record = self._pings.pop(seq, None)
+        record = self._pings.get(seq)
+        if record is not None:
+            self._drop(record)
         if record is None or record.acked or record.purpose is not Purpose.PROBE:
             return None
         self._stats["probes-failed"] += 1
@@ -292,13 +359,26 @@ class FailureDetector:
         """The target of a ping we relayed did not answer in time: nack the requester."""
         relay = self._relays.pop(seq, None)
         if relay is not None:
-            requester, their_seq = relay
-            self._outbox.send(requester, Nack(seq=their_seq), fx)
+            self._outbox.send(relay.requester, Nack(seq=relay.seq), fx)
 
     @property
     def pending(self) -> tuple[int, int]:
         """(our pings waiting for an answer, pings relayed for others)."""
-        return len(self._pings), len(self._relays)
+        probes = sum(1 for seq, record in self._pings.items() if seq == record.seq)
+        return probes, len(self._relays)
+
+    def _pending(self, seq: int) -> PingRecord | None:
+        """The record of ping ``seq`` while it waits for its ack; an answered one is dropped
+        here, at its next stage (nothing else is scheduled for it)."""
+        record = self._pings.get(seq)
+        if record is not None and record.acked:
+            self._drop(record)
+            return None
+        return record
+
+    def _drop(self, record: PingRecord) -> None:
+        for seq, _ in record.pings:
+            del self._pings[seq]
 
     def _next_seq(self) -> int:
         self._seq = (self._seq + 1) & 0xFFFFFFFFFFFFFFFF

@@ -44,6 +44,7 @@ from .timers import (
     DepartureCheck,
     FingerprintCheck,
     GossipTick,
+    PingResend,
     ProbeDeadline,
     ProbeTick,
     ProbeTimeout,
@@ -358,7 +359,7 @@ class Node:
 
     def _on_gossip_tick(self, now: float, timer: GossipTick, fx: Effects) -> None:
         fx.timers.append(SetTimer(at=now + self.config.gossip_interval, timer=GossipTick()))
-        if self._outbox:
+        if self._outbox.has_news():
             self._outbox.gossip(self.config.gossip_nodes, fx)
 
     def _on_reap_tick(self, now: float, timer: ReapTick, fx: Effects) -> None:
@@ -400,6 +401,10 @@ _on(Announce, Node._on_announce)
 _on(Probe, lambda node, now, src, msg, fx: node._announcer.answer_probe(src, msg, fx))
 _on(Sync, Node._on_sync)
 _at(ProbeTick, lambda node, now, timer, fx: node._detector.tick(now, timer, fx))
+_at(
+    PingResend,
+    lambda node, now, timer, fx: node._detector.resend(now, timer.seq, timer.attempt, fx),
+)
 _at(ProbeTimeout, lambda node, now, timer, fx: node._detector.direct_timeout(timer.seq, fx))
 _at(ProbeDeadline, Node._on_probe_deadline)
 _at(RelayTimeout, lambda node, now, timer, fx: node._detector.relay_timeout(timer.seq, fx))

@@ -137,6 +137,12 @@ class Outbox:
         )
         self.send(to, ack, fx, first)
 
+    def has_news(self) -> bool:
+        """Whether an update waits that no gossip round has pushed yet: one sent fewer than
+        ``gossip_nodes`` times. Older ones ride on pings and acks, which go out anyway."""
+        fewest = self._queue.fewest_sends()
+        return fewest is not None and fewest < self._config.gossip_nodes
+
     def gossip(self, fanout: int, fx: Effects, *, first: Update | None = None) -> None:
         """Send queued updates to ``fanout`` random peers, a Gossip datagram each; ``first``
         (news of ourselves) goes in front, else what each peer must hear first."""

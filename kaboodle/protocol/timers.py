@@ -16,6 +16,7 @@ __all__ = [
     "DepartureCheck",
     "FingerprintCheck",
     "GossipTick",
+    "PingResend",
     "ProbeDeadline",
     "ProbeTick",
     "ProbeTimeout",
@@ -34,6 +35,15 @@ class ProbeTick:
     """Start the next probe. ``token`` changes when the schedule is replaced."""
 
     token: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PingResend:
+    """Ping ``seq`` (ours, or one we relay) is still unanswered: send it for the ``attempt``-th
+    time (the first is 2)."""
+
+    seq: int
+    attempt: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,6 +123,7 @@ class FingerprintCheck:
 
 Timer = (
     ProbeTick
+    | PingResend
     | ProbeTimeout
     | ProbeDeadline
     | RelayTimeout
