@@ -19,7 +19,7 @@ from kaboodle.protocol.config import PROFILES, Config
 from kaboodle.protocol.node import Node
 
 from .cluster import DEFAULT_CHECK_INTERVAL, Cluster
-from .loss import BurstyLoss
+from .loss import BurstyLoss, LossModel
 from .process import Process
 
 __all__ = ["ScenarioResult", "ScenarioSpec", "run_scenario"]
@@ -40,6 +40,10 @@ class ScenarioSpec:
     """With a value, ``loss`` comes in bursts of that mean length (Gilbert-Elliott, per directed
     link: :class:`~kaboodle.sim.loss.BurstyLoss`), at ``burst_loss`` inside them."""
     burst_loss: float = 0.5
+    loss_model: LossModel | None = None
+    """With a value, decides every datagram's fate in place of ``loss`` and bursts (e.g. a
+    :class:`~kaboodle.sim.loss.DirectedLoss` that cuts one direction); ``loss`` is then only
+    reported."""
     latency_ms: tuple[float, float] = (1.0, 5.0)
     kill: int = 0
     pause: int = 0
@@ -64,6 +68,10 @@ class ScenarioSpec:
                 and not (self.burst_ms > 0 and self.loss <= self.burst_loss <= 1),
                 f"bursts need burst_ms > 0 and loss <= burst_loss <= 1, not {self.burst_ms} ms "
                 f"at {self.burst_loss}",
+            ),
+            (
+                self.loss_model is not None and self.burst_ms is not None,
+                "give a loss model or bursts, not both",
             ),
             (not 0 <= low <= high, f"latency must be 0 <= min <= max ms, not {low}:{high}"),
             (self.kill < 0 or self.pause < 0, "kill and pause counts must be >= 0"),
@@ -91,8 +99,10 @@ class ScenarioSpec:
         """The protocol settings of every node."""
         return self.config if self.config is not None else PROFILES[self.profile]()
 
-    def make_loss(self) -> float | BurstyLoss:
-        """The network's loss: a rate, or bursts of it."""
+    def make_loss(self) -> float | LossModel:
+        """The network's loss: a rate, bursts of it, or the given model."""
+        if self.loss_model is not None:
+            return self.loss_model
         if self.burst_ms is None or not self.loss:
             return self.loss
         return BurstyLoss(
