@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from parts import A, B, C, make_parts, update
 
+from kaboodle.protocol.effects import Effects
 from kaboodle.protocol.messages import MemberState
+from kaboodle.protocol.timers import ProbeTick
 
 
 def test_our_record_is_in_the_table_alive_at_the_starting_incarnation() -> None:
@@ -72,8 +74,11 @@ def test_a_long_silence_opens_one_probe_interval_without_verdicts() -> None:
 
 
 def test_a_slow_node_waits_longer_before_it_calls_a_silence_a_freeze() -> None:
-    parts = make_parts(gossip_interval=0)
-    parts.awareness.apply(3)  # probe ticks now come every 4 probe intervals
+    parts = make_parts()
+    parts.awareness.apply(3)
+    fd = parts.detector()
+    fd.tick(0.0, ProbeTick(token=0), Effects())  # its next tick: 4 probe intervals away
+    assert parts.local.tick_period == 4 * parts.config.probe_interval
     parts.local.notice(0.0)
     parts.local.notice(4 * parts.config.probe_interval)
     assert parts.stats["frozen"] == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -27,7 +28,7 @@ from kaboodle.protocol.messages import (
 )
 from kaboodle.protocol.node import Node
 from kaboodle.protocol.sync import initiates_repair, split_state
-from kaboodle.protocol.timers import DepartureCheck
+from kaboodle.protocol.timers import DepartureCheck, GossipTick
 
 A = Addr.parse("[fd00::1]:7000")
 B = Addr.parse("[fd00::2]:7000")
@@ -389,3 +390,36 @@ def test_answers_to_a_stranger_are_no_larger_than_what_it_sent() -> None:
             assert len(answer.data) <= asked or getattr(decoded, "updates", None) == ()
     assert node.stats["dropped:ping-req-source"] == 1
     assert not node.counts(STRANGER)
+
+
+def _gossip_ticks(fx: Effects) -> list[float]:
+    return [t.at for t in fx.timers if isinstance(t.timer, GossipTick)]
+
+
+def test_a_gossip_round_is_set_only_by_news_and_rounds_stay_an_interval_apart() -> None:
+    node = make(gossip_interval=0.2)
+    fx = node.handle_message(1.0, B, Gossip(updates=(alive(B), alive(C))))
+    [at] = _gossip_ticks(fx)  # news of B and C: one round, half an interval on
+    assert at == pytest.approx(1.1)
+    # More news before the round: the round already set takes it too.
+    assert _gossip_ticks(node.handle_message(1.05, B, Gossip(updates=(alive(STRANGER),)))) == []
+    rounds = [at]
+    while True:
+        fx = node.handle_timer(rounds[-1], GossipTick())
+        assert any(isinstance(m, Gossip) for _, m in sent(fx))
+        ticks = _gossip_ticks(fx)
+        if not ticks:
+            break
+        rounds += ticks
+        assert len(rounds) < 10
+    assert all(b - a >= 0.2 - 1e-9 for a, b in itertools.pairwise(rounds))
+    assert not node._outbox.has_news()  # each update went through a round: no more wake-ups
+
+
+def test_an_idle_node_sets_no_gossip_round() -> None:
+    node = make()
+    join(node, B)
+    while node._outbox.has_news():
+        node.handle_timer(1.0, GossipTick())
+    fx = node.handle_message(2.0, B, Ping(seq=1))
+    assert _gossip_ticks(fx) == []

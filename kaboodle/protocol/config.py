@@ -50,7 +50,8 @@ class Config:
     """Each update is piggybacked about retransmit_mult * ceil(log10(N + 1)) times."""
 
     gossip_interval: float = 0.2
-    """Seconds between gossip rounds that push queued updates outside probes (0 disables)."""
+    """Seconds between gossip rounds, which push queued news outside probes (0 disables); a
+    round is set only when news is queued, half an interval after it came."""
 
     gossip_nodes: int = 3
     """Members sent a gossip datagram in each gossip round."""

@@ -160,6 +160,7 @@ class FailureDetector:
         if timer.token != self._probe_token or self._local.leaving:
             return
         interval = self._awareness.scale(self._config.probe_interval)
+        self._local.tick_period = interval
         self._probe_token += 1
         fx.timers.append(SetTimer(at=now + interval, timer=ProbeTick(token=self._probe_token)))
         target = self._order.next(self._local.is_peer)

@@ -48,6 +48,7 @@ class LocalMember:
         "addr",
         "frozen_until",
         "leaving",
+        "tick_period",
     )
 
     def __init__(
@@ -82,6 +83,9 @@ class LocalMember:
         self.frozen_until = float("-inf")
         """Until this time the node accuses and buries nobody: it was frozen just before."""
         self._last_seen = float("inf")  # no gap before the first call
+        self.tick_period = config.probe_interval
+        """The longest a running node goes without a call: the probe period the failure
+        detector last set (stretched by local health). Set by the detector."""
 
     @property
     def record(self) -> Update:
@@ -121,10 +125,7 @@ class LocalMember:
         cfg = self._config
         if gap <= cfg.probe_timeout:
             return  # the common case, decided without the arithmetic below
-        tick = self._awareness.scale(cfg.probe_interval)
-        if cfg.gossip_interval > 0:
-            tick = min(tick, cfg.gossip_interval)
-        if gap > tick + cfg.probe_timeout:
+        if gap > self.tick_period + cfg.probe_timeout:
             self._stats["frozen"] += 1
             self.frozen_until = now + self._awareness.scale(cfg.probe_interval)
 

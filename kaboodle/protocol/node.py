@@ -145,6 +145,8 @@ class Node:
             stats=self.stats,
         )
         self._started = False
+        self._gossip_armed = False
+        self._last_gossip = float("-inf")
 
     # ----------------------------------------------------------------- views
 
@@ -212,14 +214,13 @@ class Node:
         timers: list[tuple[float, Timer]] = [
             (rng.uniform(0, cfg.probe_interval), ProbeTick(token=0))
         ]
-        if cfg.gossip_interval > 0:
-            timers.append((cfg.gossip_interval, GossipTick()))
         if cfg.push_pull_interval > 0:
             timers.append((cfg.push_pull_interval * rng.uniform(0.5, 1.5), PushPullTick()))
         timers.append((cfg.tombstone_ttl / 2, ReapTick()))
         timers.append((cfg.reprobe_dead_interval * rng.uniform(0.5, 1.5), ReprobeTick()))
         fx.timers += [SetTimer(at=now + delay, timer=timer) for delay, timer in timers]
         self._view.changed(now, fx)
+        self._arm_gossip(now, fx)
         return fx
 
     @staticmethod
@@ -358,8 +359,9 @@ class Node:
             self._merge.accuse(now, target, fx)
 
     def _on_gossip_tick(self, now: float, timer: GossipTick, fx: Effects) -> None:
-        fx.timers.append(SetTimer(at=now + self.config.gossip_interval, timer=GossipTick()))
+        self._gossip_armed = False
         if self._outbox.has_news():
+            self._last_gossip = now
             self._outbox.gossip(self.config.gossip_nodes, fx)
 
     def _on_reap_tick(self, now: float, timer: ReapTick, fx: Effects) -> None:
@@ -372,6 +374,20 @@ class Node:
     def _after(self, now: float, before: tuple[int, int], fx: Effects) -> None:
         if self.members.digest() != before:
             self._view.changed(now, fx)
+        self._arm_gossip(now, fx)
+
+    def _arm_gossip(self, now: float, fx: Effects) -> None:
+        # A gossip round is set when news is queued, not every interval: an idle node wakes
+        # for its probes only. News waits half an interval on average, as on a fixed grid,
+        # and rounds stay at least an interval apart.
+        interval = self.config.gossip_interval
+        if self._gossip_armed or interval <= 0 or self.members.counted < 2:
+            return  # (alone, there is nobody to gossip to: the first member re-arms it)
+        if not self._outbox.has_news():
+            return
+        self._gossip_armed = True
+        at = max(now + interval / 2, self._last_gossip + interval)
+        fx.timers.append(SetTimer(at=at, timer=GossipTick()))
 
 
 # The messages that carry piggybacked gossip, as a set: a lookup is cheaper than isinstance.
