@@ -24,7 +24,7 @@ from kaboodle.protocol.node import Node
 from kaboodle.protocol.timers import Timer
 
 from .envelope import Envelope, EnvelopeError
-from .interfaces import find_address
+from .interfaces import find_address, interface_index
 from .transport import RECV_BUFFER, Sockets, addr_of
 
 if TYPE_CHECKING:
@@ -280,6 +280,10 @@ class NodeRunner:
         while True:
             await asyncio.sleep(_WATCH_INTERVAL)
             current = self.sockets.iface
+            if not missing and interface_index(current.name) == current.index:
+                # One ioctl, where listing every address costs a node more than its probes;
+                # the memberships hang on the index, so an unchanged index needs nothing.
+                continue
             found = find_address(current.ip, prefer=current.name)
             if found is None:
                 missing = True
