@@ -90,12 +90,15 @@ def test_an_ack_of_a_resent_ping_settles_the_probe_with_that_pings_round_trip() 
     assert fd.pending == (0, 0)
 
 
-def test_an_answered_probe_sets_no_further_stage_and_leaves_nothing_pending() -> None:
+def test_an_answered_probe_cancels_its_next_stage_and_leaves_nothing_pending() -> None:
     parts = make_parts(B)
     fd = parts.detector()
-    seq, _ = probe(parts, fd)
-    fd.acked(0.01, B, ack(seq), Effects())
+    seq, fx = probe(parts, fd)
+    [stage] = [t.timer for t in fx.timers if isinstance(t.timer, PingResend)]
     fx = Effects()
+    fd.acked(0.01, B, ack(seq), fx)
+    assert fx.cancels == [stage]
+    fx = Effects()  # a driver that kept the timer anyway: it finds nothing to do
     fd.resend(0.1, seq, 2, fx)
     assert fx == Effects()
     assert fd.pending == (0, 0)
@@ -218,6 +221,7 @@ def test_a_ping_req_for_a_peer_is_relayed_and_its_ack_forwarded() -> None:
     assert [t.timer for t in fx.timers] == [PingResend(seq=ping.seq, attempt=2)]
     fx = Effects()
     assert fd.acked(0.01, C, ack(ping.seq), fx) is None
+    assert fx.cancels == [PingResend(seq=ping.seq, attempt=2)]
     [(to, forwarded)] = sent(fx)
     assert to == B and isinstance(forwarded, Ack) and forwarded.seq == 77
     assert forwarded.updates[:1] == (parts.members.get(C),)  # we vouch for C

@@ -28,7 +28,9 @@ from kaboodle import (
     PeerUpdated,
 )
 from kaboodle.protocol import codec
+from kaboodle.protocol.effects import Effects, SetTimer
 from kaboodle.protocol.messages import Ping
+from kaboodle.protocol.timers import PingResend
 
 FAST = Config.local()
 
@@ -227,3 +229,13 @@ def test_the_blocking_face_is_the_whole_face_that_makes_sense_without_asyncio() 
     public = {name for name in dir(Kaboodle) if not name.startswith("_")}
     blocking = {name for name in dir(BlockingKaboodle) if not name.startswith("_")}
     assert blocking == public - ASYNC_ONLY
+
+
+async def test_a_cancelled_timer_is_dropped_and_never_handed_back(mesh: list[Kaboodle]) -> None:
+    runner = mesh[0]._runner
+    assert runner is not None
+    stale = PingResend(seq=12345, attempt=2)
+    runner.perform(Effects(timers=[SetTimer(at=runner.now + 0.05, timer=stale)]))
+    handle = runner._handles[stale]
+    runner.perform(Effects(cancels=[stale, PingResend(seq=1, attempt=2)]))  # one never set
+    assert handle.cancelled() and stale not in runner._handles

@@ -35,6 +35,7 @@ from .timers import (
     ProbeTimeout,
     RelayTimeout,
     ReprobeTick,
+    Timer,
 )
 
 __all__ = ["FailureDetector", "PingRecord", "Purpose"]
@@ -57,7 +58,7 @@ class Purpose(Enum):
 class PingRecord:
     """A ping we sent: to whom, why and when, and what has come back for it."""
 
-    __slots__ = ("acked", "expected_nacks", "nacks", "pings", "purpose", "target")
+    __slots__ = ("expected_nacks", "nacks", "pings", "purpose", "stage", "target")
 
     def __init__(self, target: Addr, purpose: Purpose, seq: int, sent_at: float) -> None:
         self.target = target
@@ -65,7 +66,8 @@ class PingRecord:
         self.pings = [(seq, sent_at)]
         """(seq, when sent) of each ping to the target: a resend has a seq of its own, so that
         its ack still gives a true round trip."""
-        self.acked = False
+        self.stage: Timer | None = None
+        """The timer of the next stage (resend, ping-reqs, deadline), cancelled by an ack."""
         self.expected_nacks = 0
         self.nacks = 0
 
@@ -83,13 +85,15 @@ class PingRecord:
 class Relay:
     """A ping we send for a member's ping-req: whose request, and to whom."""
 
-    __slots__ = ("requester", "seq", "started", "target")
+    __slots__ = ("requester", "seq", "stage", "started", "target")
 
     def __init__(self, requester: Addr, seq: int, target: Addr, started: float) -> None:
         self.requester = requester
         self.seq = seq
         self.target = target
         self.started = started
+        self.stage: Timer | None = None
+        """The timer of the next stage (resend or nack), cancelled by an ack."""
 
 
 class FailureDetector:
@@ -207,15 +211,14 @@ class FailureDetector:
         """Ping ``target`` (``first`` in front of the piggybacked gossip); probes and last calls
         send it again and then fall back to ping-reqs while it goes unanswered."""
         seq = self._next_seq()
-        self._pings[seq] = PingRecord(target, purpose, seq, now)
+        record = self._pings[seq] = PingRecord(target, purpose, seq, now)
         self._outbox.send(target, Ping(seq=seq), fx, first)
-        scale = self._awareness.scale
-        # Each stage sets the next only when it is needed: an answered probe costs one timer.
+        # Each stage sets the next only when it is needed, and an ack cancels the one set.
         if purpose is Purpose.CONTACT:
-            at = now + scale(self._config.probe_interval)
-            fx.timers.append(SetTimer(at=at, timer=ProbeDeadline(seq=seq)))
+            at = now + self._awareness.scale(self._config.probe_interval)
+            _set_stage(record, SetTimer(at=at, timer=ProbeDeadline(seq=seq)), fx)
         else:
-            fx.timers.append(self._next_stage(seq, now, 1, ProbeTimeout(seq=seq)))
+            _set_stage(record, self._next_stage(seq, now, 1, ProbeTimeout(seq=seq)), fx)
 
     def last_call(self, now: float, target: Addr, news: Update | None, fx: Effects) -> None:
         """Ping ``target`` once more before it is buried, ``news`` of it in front."""
@@ -254,9 +257,9 @@ class FailureDetector:
             self._stats["dropped:relay-cap"] += 1
             return
         seq = self._next_seq()
-        self._relays[seq] = Relay(src, msg.seq, msg.target, now)
+        relay = self._relays[seq] = Relay(src, msg.seq, msg.target, now)
         self._outbox.send(msg.target, Ping(seq=seq), fx)
-        fx.timers.append(self._next_stage(seq, now, 1, RelayTimeout(seq=seq)))
+        _set_stage(relay, self._next_stage(seq, now, 1, RelayTimeout(seq=seq)), fx)
 
     def acked(self, now: float, src: Addr, msg: Ack, fx: Effects) -> PingRecord | None:
         """An ack arrived: forward it if we relayed the ping, else settle our ping.
@@ -266,6 +269,7 @@ class FailureDetector:
         """
         relay = self._relays.pop(msg.seq, None)
         if relay is not None:
+            _cancel_stage(relay, fx)
             # Vouch for the target with its latest state: the requester may hold a suspicion
             # that the target has refuted, and this ack may be its only news of that.
             target = self._members.get(src)
@@ -273,10 +277,11 @@ class FailureDetector:
             self._outbox.ack(relay.requester, relay.seq, fx, first=vouch)
             return None
         record = self._pings.get(msg.seq)
-        if record is None or record.acked:
+        if record is None:  # never ours, or answered already (by the ack of another resend)
             self._stats["dropped:unknown-seq"] += 1
             return None
-        record.acked = True
+        self._drop(record)
+        _cancel_stage(record, fx)
         if record.purpose is Purpose.PROBE:
             self._awareness.apply(-1)
             # From the target itself, or relayed by a helper after the direct ping timed out.
@@ -298,20 +303,22 @@ class FailureDetector:
     def resend(self, now: float, seq: int, attempt: int, fx: Effects) -> None:
         """Ping the target of ``seq`` (our probe or a relayed ping) for the ``attempt``-th
         time, unless it answered."""
-        record = self._pending(seq)
+        record = self._pings.get(seq)
         if record is not None:
             again = self._next_seq()
             record.pings.append((again, now))
             self._pings[again] = record
             self._stats["probes-resent"] += 1
             self._outbox.send(record.target, Ping(seq=again), fx)
-            fx.timers.append(self._next_stage(seq, record.sent_at, attempt, ProbeTimeout(seq=seq)))
+            stage = self._next_stage(seq, record.sent_at, attempt, ProbeTimeout(seq=seq))
+            _set_stage(record, stage, fx)
             return
         relay = self._relays.get(seq)
         if relay is not None:
             self._stats["relays-resent"] += 1
             self._outbox.send(relay.target, Ping(seq=seq), fx)
-            fx.timers.append(self._next_stage(seq, relay.started, attempt, RelayTimeout(seq=seq)))
+            stage = self._next_stage(seq, relay.started, attempt, RelayTimeout(seq=seq))
+            _set_stage(relay, stage, fx)
 
     def _next_stage(
         self, seq: int, sent_at: float, attempt: int, timeout: ProbeTimeout | RelayTimeout
@@ -327,7 +334,7 @@ class FailureDetector:
 
     def direct_timeout(self, seq: int, fx: Effects) -> None:
         """The direct ack is overdue: ask a few members to ping-req the target."""
-        record = self._pending(seq)
+        record = self._pings.get(seq)
         if record is None:
             return
         target = record.target
@@ -338,16 +345,17 @@ class FailureDetector:
         for helper in helpers:
             self._outbox.send(helper, PingReq(seq=seq, target=target), fx)
         at = record.sent_at + self._awareness.scale(self._config.probe_interval)
-        fx.timers.append(SetTimer(at=at, timer=ProbeDeadline(seq=seq)))
+        _set_stage(record, SetTimer(at=at, timer=ProbeDeadline(seq=seq)), fx)
 
     def deadline(self, seq: int) -> Addr | None:
         """The ping's period is over. Returns the target of an unanswered probe: the caller
         suspects it. Missing nacks raise our own health score: the helpers could not reach
         us either, so we may be the slow one."""
         record = self._pings.get(seq)
-        if record is not None:
-            self._drop(record)
-        if record is None or record.acked or record.purpose is not Purpose.PROBE:
+        if record is None:
+            return None
+        self._drop(record)
+        if record.purpose is not Purpose.PROBE:
             return None
         self._stats["probes-failed"] += 1
         if record.expected_nacks:
@@ -368,15 +376,6 @@ class FailureDetector:
         probes = sum(1 for seq, record in self._pings.items() if seq == record.seq)
         return probes, len(self._relays)
 
-    def _pending(self, seq: int) -> PingRecord | None:
-        """The record of ping ``seq`` while it waits for its ack; an answered one is dropped
-        here, at its next stage (nothing else is scheduled for it)."""
-        record = self._pings.get(seq)
-        if record is not None and record.acked:
-            self._drop(record)
-            return None
-        return record
-
     def _drop(self, record: PingRecord) -> None:
         for seq, _ in record.pings:
             del self._pings[seq]
@@ -384,3 +383,15 @@ class FailureDetector:
     def _next_seq(self) -> int:
         self._seq = (self._seq + 1) & 0xFFFFFFFFFFFFFFFF
         return self._seq
+
+
+def _set_stage(owner: PingRecord | Relay, stage: SetTimer, fx: Effects) -> None:
+    owner.stage = stage.timer
+    fx.timers.append(stage)
+
+
+def _cancel_stage(owner: PingRecord | Relay, fx: Effects) -> None:
+    # A hint: a driver that drops the timer saves a wake-up; one that does not hands back a
+    # timer that finds nothing pending.
+    if owner.stage is not None:
+        fx.cancels.append(owner.stage)

@@ -36,12 +36,15 @@ class SetTimer:
 
 @dataclass(slots=True, kw_only=True)
 class Effects:
-    """The accumulated result of one call: datagrams to send, timers to set, events to report.
+    """The accumulated result of one call: datagrams to send, timers to set, events to report,
+    and timers set earlier that are no longer needed.
 
     The driver performs them in order after the call returns; a node never keeps a reference to
-    an Effects it has returned.
+    an Effects it has returned. Dropping the ``cancels`` is optional (a node ignores a timer
+    that comes back stale), but saves the wake-up: an answered ping's next stage is one.
     """
 
     sends: list[Send | Multicast] = field(default_factory=list)
     timers: list[SetTimer] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    cancels: list[Timer] = field(default_factory=list)

@@ -84,7 +84,9 @@ class NodeRunner:
         self.stats: Counter[str] = Counter()
         self._on_events = on_events
         self._loop = asyncio.get_running_loop()
-        self._handles: set[asyncio.TimerHandle] = set()
+        # Pending timers by value, so that a node's cancels find them; of equal timers pending
+        # at once only the last is here, and the others come back stale, which a node ignores.
+        self._handles: dict[Timer, asyncio.TimerHandle] = {}
         self._transports: list[asyncio.DatagramTransport] = []
         self._watch: asyncio.Task[None] | None = None
         self._closed = False
@@ -122,6 +124,11 @@ class NodeRunner:
                 self._sendto(seal(send.data), self.sockets.sockaddr(send.to), kind_of(send.data))
             elif isinstance(send, Multicast):
                 self._send_group(seal(send.data), kind_of(send.data, via_group=True))
+        handles = self._handles
+        for stale in fx.cancels:
+            handle = handles.pop(stale, None)
+            if handle is not None:
+                handle.cancel()
         for timer in fx.timers:
             self._set_timer(timer.at, timer.timer)
         if fx.events:
@@ -189,7 +196,7 @@ class NodeRunner:
     async def close(self) -> None:
         """Stop delivering anything to the node and close the sockets."""
         self._closed = True
-        for handle in self._handles:
+        for handle in self._handles.values():
             handle.cancel()
         self._handles.clear()
         if self._watch is not None:
@@ -204,15 +211,15 @@ class NodeRunner:
         handle: asyncio.TimerHandle | None = None
 
         def fire() -> None:
-            if handle is not None:
-                self._handles.discard(handle)
+            if handle is not None and self._handles.get(timer) is handle:
+                del self._handles[timer]
             if self._frozen is not None:
                 self._frozen.append(fire)
             elif not self._closed:
                 self.perform(self.node.handle_timer(self.now, timer))
 
         handle = self._loop.call_at(at, fire)
-        self._handles.add(handle)
+        self._handles[timer] = handle
 
     def _sendto(self, data: bytes, sockaddr: tuple[Any, ...], kind: str) -> None:
         try:

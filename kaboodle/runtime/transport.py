@@ -53,11 +53,13 @@ class Sockets:
 
     def sockaddr(self, addr: Addr) -> tuple[str, int] | tuple[str, int, int, int]:
         """Where to send to reach ``addr`` (link-local IPv6 needs our interface as scope)."""
+        # inet_ntop, not addr.host: any text form will do for the socket, and this runs for
+        # every datagram sent.
         if addr.is_ipv6:
             link_local = addr.ip[0] == 0xFE and addr.ip[1] & 0xC0 == 0x80  # fe80::/10
             scope = self.iface.index if link_local else 0
-            return (addr.host, addr.port, 0, scope)
-        return (addr.host, addr.port)
+            return (socket.inet_ntop(socket.AF_INET6, addr.ip), addr.port, 0, scope)
+        return (socket.inet_ntop(socket.AF_INET, addr.ip), addr.port)
 
     def group_sockaddr(self) -> tuple[str, int] | tuple[str, int, int, int]:
         """Where discovery datagrams go."""
