@@ -82,6 +82,20 @@ def test_a_differing_fingerprint_starts_a_repair_only_on_our_turn_and_once_still
     assert len(parts_of(fx)) == 2
 
 
+def test_an_exchange_with_a_contact_does_not_hold_back_the_repair_after_it() -> None:
+    # A start storm: a stranger's contact exchange at 0.1, then at 1.0 an ack shows a fuller
+    # view. The repair goes at once, not sync_backoff after the contact.
+    parts = make_parts(B)
+    sync = parts.state_sync()
+    counted = parts.members.counted
+    fx = Effects()
+    sync.repair(0.1, B, (1, counted), fx, force=True)
+    sync.repair(1.0, B, (1, counted + 5), fx, force=False)
+    assert len(parts_of(fx)) == 2
+    sync.repair(2.0, B, (1, counted + 5), fx, force=False)  # but repairs back off as ever
+    assert len(parts_of(fx)) == 2
+
+
 def test_a_newcomer_gets_pushed_to_by_a_node_that_knows_others_however_new() -> None:
     # Node A has just started (time 0.01) and knows only the newcomer C: nothing to offer.
     parts = make_parts(C, sync_pushers=100)  # push always

@@ -193,7 +193,9 @@ class StateSync:
                 return
             if now - self._last_repair < self._config.sync_backoff:
                 return
-        self._last_repair = now
+            # Only mismatch repairs count against the backoff: a contact's exchange (a seed,
+            # a stranger in a start storm) must not hold back the repair that follows it.
+            self._last_repair = now
         self.push(now, peer, fx, reply=True)
 
     def periodic(self, now: float, fx: Effects) -> None:
