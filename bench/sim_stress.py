@@ -30,10 +30,13 @@ _SENDER_LOSS = 0.5
 CONFIGS = {
     "default": Config.lan(),
     "lifeguard off": Config.lan(awareness_max=1, suspicion_max_mult=1.0),
-    "plain SWIM": Config.lan(awareness_max=1, suspicion_max_mult=1.0, ping_resends=0),
+    "plain SWIM": Config.lan(
+        awareness_max=1, suspicion_max_mult=1.0, ping_resends=0, indirect_checks=3
+    ),
 }
-"""The trade-off table's settings: Lifeguard off is a fixed suspicion timeout (its minimum)
-and no local health; plain SWIM also sends each ping once (the buddy system stays)."""
+"""The trade-off tables' settings. Lifeguard off: a fixed suspicion timeout (its minimum) and
+no local health. Plain SWIM: also each ping sent once and 3 helpers, as in the paper (the buddy
+system and the last calls stay)."""
 
 _HEADER = ("N", "loss", "model", "false", "detect p50", "detect p95", "msgs/node/s", "x calm")
 _WIDTHS = (5, 5, 8, 6, 11, 16, 12, 7)
@@ -75,22 +78,28 @@ def cell(
     ]
 
 
-def _cells(args: argparse.Namespace, models: list[str]) -> Iterator[tuple[float, str]]:
-    for loss in (float(x) for x in args.losses.split(",")):
+def _cells(losses: str, models: list[str]) -> Iterator[tuple[float, str]]:
+    for loss in (float(x) for x in losses.split(",")):
         for model in models:
             if model != "bursty" or loss:  # bursts of no loss are uniform loss
                 yield loss, model
 
 
 def table(
-    title: str, sizes: list[int], models: list[str], config: Config, args: argparse.Namespace
+    title: str,
+    config: Config,
+    args: argparse.Namespace,
+    *,
+    sizes: list[int],
+    losses: str,
+    models: list[str],
 ) -> None:
     """Print one table: a row per size, loss and model."""
     print(f"\n{title}")
     print(" ".join(f"{h:>{w}}" for h, w in zip(_HEADER, _WIDTHS, strict=True)), flush=True)
     for size in sizes:
         calm: float | None = None
-        for loss, model in _cells(args, models):
+        for loss, model in _cells(losses, models):
             runs = cell(size, loss, model, config, args)
             detected = [d for r in runs for d in (r.detect_s or []) if d is not None]
             missed = sum(1 for r in runs for d in (r.detect_s or [None]) if d is None)
@@ -117,6 +126,7 @@ def main() -> None:
     parser.add_argument(
         "--tradeoff-sizes", default="64", help="sizes of the Lifeguard tables ('' for none)"
     )
+    parser.add_argument("--tradeoff-losses", default="0,0.1,0.2,0.3")
     args = parser.parse_args()
     print(
         f"{args.duration:g} virtual s per run, {args.seeds} seeds; bursty: {_BURST_MS:g} ms "
@@ -125,10 +135,25 @@ def main() -> None:
     )
     started = time.perf_counter()
     sizes = [int(s) for s in args.sizes.split(",")]
-    table("default profile (lan)", sizes, args.models.split(","), CONFIGS["default"], args)
+    models = args.models.split(",")
+    table(
+        "default profile (lan)",
+        CONFIGS["default"],
+        args,
+        sizes=sizes,
+        losses=args.losses,
+        models=models,
+    )
     tradeoff = [int(s) for s in args.tradeoff_sizes.split(",") if s]
-    for name in ("lifeguard off", "plain SWIM") if tradeoff else ():
-        table(name, tradeoff, ["uniform"], CONFIGS[name], args)
+    for name in CONFIGS if tradeoff else ():
+        table(
+            f"trade-off: {name}",
+            CONFIGS[name],
+            args,
+            sizes=tradeoff,
+            losses=args.tradeoff_losses,
+            models=["uniform"],
+        )
     print(f"\nwall {time.perf_counter() - started:.0f} s")
 
 

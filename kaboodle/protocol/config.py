@@ -28,13 +28,14 @@ class Config:
     probe_timeout: float = 0.25
     """Seconds to wait for a direct ack before asking others (scaled by local health)."""
 
-    ping_resends: int = 2
+    ping_resends: int = 3
     """Times an unanswered ping is sent again within probe_timeout, evenly spaced, before the
     ping-reqs (and by a helper within its own wait). Each suspicion a resend avoids under loss
     saves the mesh its gossip and the target's refutation."""
 
-    indirect_checks: int = 3
-    """How many members are asked to ping-req a target that missed its direct ack."""
+    indirect_checks: int = 4
+    """How many members are asked to ping-req a target that missed its direct acks (one more
+    than memberlist's 3: with resends they are asked for few probes, so each costs little)."""
 
     suspicion_mult: float = 1.0
     """Minimum suspicion timeout = suspicion_mult * max(1, log10(N)) * probe_interval."""
@@ -71,7 +72,8 @@ class Config:
     independent of N, so a join costs the mesh the same at 10 and at 10,000 members."""
 
     sync_backoff: float = 5.0
-    """Minimum seconds between two fingerprint-mismatch syncs started with the same peer."""
+    """Minimum seconds between two fingerprint-mismatch syncs this node starts (exchanges with
+    a contact do not count)."""
 
     announce_min: float = 0.5
     """First interval between announces while the node knows no other member; it doubles up
