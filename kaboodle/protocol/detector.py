@@ -4,11 +4,13 @@ Each protocol period the node probes one member: a direct ping, sent again a few
 the probe timeout while unanswered, then ping-reqs through a few others, who answer with the
 target's ack or with a nack (and resend their pings the same way). Under loss most unanswered
 pings were lost, not ignored: every suspicion a resend avoids saves the mesh its gossip and the
-target's refutation, which is most of the traffic of a lossy network. A probe that
-ends its period unanswered names its target to the caller, who raises the suspicion (the
-suspicion itself runs in :mod:`.merge`); an answered probe is handed back the same way, so the
-caller can repair its view or reprieve a suspect. The round trip of every direct ack is a
-sample for this node's network coordinate (:mod:`.proximity`), so proximity costs no datagram.
+target's refutation, which is most of the traffic of a lossy network.
+
+A probe that ends its period unanswered names its target to the caller, who raises the
+suspicion (the suspicion itself runs in :mod:`.merge`); an answered probe is handed back the
+same way, so the caller can repair its view or reprieve a suspect. The round trip of every
+direct ack is a sample for this node's network coordinate (:mod:`.proximity`), so proximity
+costs no datagram.
 """
 
 from __future__ import annotations
