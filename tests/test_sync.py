@@ -8,7 +8,7 @@ from kaboodle.protocol import codec
 from kaboodle.protocol.addr import Addr
 from kaboodle.protocol.effects import Effects
 from kaboodle.protocol.messages import MemberState, Sync
-from kaboodle.protocol.timers import PushPullTick
+from kaboodle.protocol.timers import PushPullTick, WelcomeDue
 
 
 def request(exchange: int = 1) -> Sync:
@@ -89,6 +89,7 @@ def test_an_exchange_with_a_contact_does_not_hold_back_the_repair_after_it() -> 
     sync = parts.state_sync()
     counted = parts.members.counted
     fx = Effects()
+    sync.repair(0.0, B, (parts.members.fingerprint(), counted), fx, force=False)  # caught up
     sync.repair(0.1, B, (1, counted), fx, force=True)
     sync.repair(1.0, B, (1, counted + 5), fx, force=False)
     assert len(parts_of(fx)) == 2
@@ -96,21 +97,93 @@ def test_an_exchange_with_a_contact_does_not_hold_back_the_repair_after_it() -> 
     assert len(parts_of(fx)) == 2
 
 
-def test_a_newcomer_gets_pushed_to_by_a_node_that_knows_others_however_new() -> None:
-    # Node A has just started (time 0.01) and knows only the newcomer C: nothing to offer.
+def welcomes(fx: Effects) -> list[WelcomeDue]:
+    return [t.timer for t in fx.timers if isinstance(t.timer, WelcomeDue)]
+
+
+def test_a_newcomer_gets_pushed_to_by_a_node_that_knows_only_it() -> None:
+    # Node A started at 0 and knows only the newcomer C: C missed A's announce, so A pushes
+    # (after its random wait) a state of two members, itself and C.
     parts = make_parts(C, sync_pushers=100)  # push always
     sync = parts.state_sync()
+    sync.start(0.0)
     fx = Effects()
-    sync.welcome(0.01, C, fx)
-    assert fx.sends == []
-    # Once it knows B too, it pushes at once: C may have missed B's announce.
-    parts.add(alive(B))
-    sync.welcome(0.02, C, fx)
-    assert [to for to, _ in sent(fx)] == [C]
-    assert all(isinstance(msg, Sync) and msg.reply for _, msg in sent(fx))
+    sync.welcome(0.2, C, fx)
+    [timer] = fx.timers
+    assert 0.2 <= timer.at <= 0.2 + parts.config.welcome_delay
+    assert welcomes(fx) == [WelcomeDue(newcomer=C, share=1.0)]
+    sync.welcome_due(timer.at, welcomes(fx)[0], fx)
+    [(to, msg)] = sent(fx)
+    assert to == C and isinstance(msg, Sync) and not msg.reply and len(msg.members) == 2
     parts.local.change(3.0, state=MemberState.LEFT)
     sync.welcome(3.0, C, fx)
-    assert len(fx.sends) == 1  # a leaving node pushes nothing
+    assert len(welcomes(fx)) == 1  # a leaving node pushes nothing
+
+
+def test_a_node_that_started_with_the_newcomer_pushes_it_nothing() -> None:
+    # Both listened to the group for the same announces: a push would repeat them.
+    parts = make_parts(B, C, sync_pushers=100)
+    sync = parts.state_sync()
+    sync.start(1.0)
+    fx = Effects()
+    sync.welcome(1.0 + parts.config.same_start / 2, C, fx)
+    assert fx.timers == []
+    sync.welcome(1.0 + parts.config.same_start, C, fx)
+    assert len(welcomes(fx)) == 1
+
+
+def test_a_welcome_push_is_thinned_to_the_mesh_as_it_is_when_the_wait_ends() -> None:
+    # A start storm: when C's announce came we knew 4 members (3 others: all push); by the
+    # time the wait ended we knew 301, so only about 3 / 300 of the decisions stand.
+    peers = [Addr.from_ip(f"fd00::1:{n:x}", 7000) for n in range(300)]
+    parts = make_parts(B, C, *peers[:1], sync_pushers=3)
+    sync = parts.state_sync()
+    sync.start(0.0)
+    fx = Effects()
+    sync.welcome(1.0, C, fx)
+    [due] = welcomes(fx)
+    assert due.share == 1.0
+    parts.add(*(alive(p) for p in peers[1:]))
+    pushed = 0
+    for _ in range(2000):
+        fx = Effects()
+        sync.welcome_due(1.1, due, fx)
+        pushed += bool(fx.sends)
+    assert 5 <= pushed <= 40  # 2000 x 3 / 301 = 20 expected
+    parts.members.remove(C)
+    fx = Effects()
+    for _ in range(200):
+        sync.welcome_due(1.1, due, fx)
+    assert fx.sends == []  # the newcomer is gone: nobody to push to
+
+
+def test_a_newcomer_not_caught_up_exchanges_at_once_on_any_difference() -> None:
+    parts = make_parts(B)
+    sync = parts.state_sync()
+    sync.start(1.0)
+    ours = (parts.members.fingerprint(), parts.members.counted)
+    fx = Effects()
+    parts.view.changed(1.0, Effects())  # a storm: the view moves all the time
+    sync.repair(1.0, B, (1, ours[1] - 1), fx, force=False)  # fewer there: still, exchange
+    assert len(parts_of(fx)) == 1 and parts_of(fx)[0].reply
+    interval = parts.config.probe_interval
+    sync.repair(1.0 + interval, B, (1, ours[1] + 1), fx, force=False)  # too soon again
+    assert len(parts_of(fx)) == 1
+    sync.repair(1.0 + 2 * interval, B, (1, ours[1] + 1), fx, force=False)
+    assert len(parts_of(fx)) == 2
+    # A state whose fingerprint is ours once merged: caught up, the usual rules apply.
+    sync.received(Sync(exchange=1, index=0, count=1, reply=False, fingerprint=ours[0], members=()))
+    sync.repair(1.0 + 4 * interval, B, (1, ours[1] - 1), fx, force=False)  # its turn
+    assert len(parts_of(fx)) == 2
+
+
+def test_catching_up_eagerly_ends_some_probe_periods_after_the_start() -> None:
+    parts = make_parts(B)
+    sync = parts.state_sync()
+    sync.start(0.0)
+    fx = Effects()
+    sync.repair(10.0, B, (1, parts.members.counted - 1), fx, force=False)  # its turn
+    assert fx.sends == []
 
 
 def test_the_push_pull_tick_always_sets_the_next_one() -> None:

@@ -54,6 +54,7 @@ from .timers import (
     ReprobeTick,
     SuspicionTimeout,
     Timer,
+    WelcomeDue,
 )
 from .view_watch import ViewWatch
 
@@ -209,6 +210,7 @@ class Node:
             return fx
         self._started = True
         self._outbox.push(self._local.record)
+        self._sync.start(now)
         self._announcer.announce(now, fx)
         cfg, rng = self.config, self._rng
         timers: list[tuple[float, Timer]] = [
@@ -351,6 +353,7 @@ class Node:
 
     def _on_sync(self, now: float, src: Addr, msg: Sync, fx: Effects) -> None:
         self._merge.updates(now, msg.members, fx, src=src, via_sync=True)
+        self._sync.received(msg)
         self._sync.answer(now, src, msg, fx)
 
     def _on_probe_deadline(self, now: float, timer: ProbeDeadline, fx: Effects) -> None:
@@ -428,6 +431,7 @@ _at(SuspicionTimeout, lambda node, now, timer, fx: node._merge.suspicion_expired
 _at(DepartureCheck, lambda node, now, timer, fx: node._merge.departure_due(now, timer, fx))
 _at(GossipTick, Node._on_gossip_tick)
 _at(PushPullTick, lambda node, now, timer, fx: node._sync.periodic(now, fx))
+_at(WelcomeDue, lambda node, now, timer, fx: node._sync.welcome_due(now, timer, fx))
 _at(AnnounceTick, lambda node, now, timer, fx: node._announcer.tick(now, timer, fx))
 _at(ReapTick, Node._on_reap_tick)
 _at(ReprobeTick, lambda node, now, timer, fx: node._detector.reprobe(now, fx))

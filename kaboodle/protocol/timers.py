@@ -27,6 +27,7 @@ __all__ = [
     "RustTick",
     "SuspicionTimeout",
     "Timer",
+    "WelcomeDue",
 ]
 
 
@@ -95,6 +96,15 @@ class PushPullTick:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class WelcomeDue:
+    """Push our state to ``newcomer``, whose announce we heard when ``share`` of the mesh
+    was to push (the decision is thinned to the share of the mesh as it is now)."""
+
+    newcomer: Addr
+    share: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AnnounceTick:
     """Multicast an announce; ``token`` changes when the schedule is reset."""
 
@@ -131,6 +141,7 @@ Timer = (
     | DepartureCheck
     | GossipTick
     | PushPullTick
+    | WelcomeDue
     | AnnounceTick
     | ReapTick
     | ReprobeTick

@@ -150,6 +150,10 @@ class ScenarioResult:
     messages: int = 0
     bytes: int = 0
     lost: int = 0
+    deliveries: int = 0
+    """Datagrams handed to nodes (a multicast once per receiver)."""
+    timers: int = 0
+    """Timers handed back to nodes: with deliveries, the simulator's work."""
     events: dict[str, int] = field(default_factory=dict)
     """Events the nodes reported, by class name."""
     removals: dict[str, int] = field(default_factory=dict)
@@ -317,6 +321,8 @@ def run_scenario(spec: ScenarioSpec) -> ScenarioResult:
         messages=stats.messages,
         bytes=stats.bytes_sent,
         lost=stats.lost,
+        deliveries=stats.delivered,
+        timers=stats.timers,
         events=dict(cluster.audit.events),
         removals=dict(cluster.audit.verdicts),
         node_stats=dict(sorted(node_stats.items())),
