@@ -8,18 +8,31 @@ The loss models: *uniform*; *bursty*, Gilbert-Elliott per directed link (200 ms 
 as often as the mean loss needs); *oneway*, uniform plus host 0 -> host 1 cut (host 1 -> host 0
 fine); *sender*, uniform plus half of all host 0 sends lost (it hears everyone).
 
-    .venv/bin/python bench/sim_stress.py                               # the full matrix
+Then start storms: N nodes started at random within ``--storm-window`` virtual seconds, run for
+20 virtual seconds, each in a child process so that its peak memory can be read. A row gives
+the seconds from the last start until one fingerprint everywhere, the wall time, the child's
+peak RSS, and datagrams sent per node per second in the first 10 s against the next 10 s (the
+idle rate). Last, the simulator's speed: 1,000 nodes for 60 virtual seconds with 3 kills and
+3 pauses of 2 s, as wall seconds and simulator events (deliveries and timers) per second.
+
+    .venv/bin/python bench/sim_stress.py                               # everything
     .venv/bin/python bench/sim_stress.py --sizes 64 --duration 120 --seeds 1
+    .venv/bin/python bench/sim_stress.py --sizes '' --tradeoff-sizes '' --storm-sizes 10000
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import random
+import resource
 import statistics
 import time
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 
 from kaboodle.protocol.config import Config
+from kaboodle.sim import Cluster
 from kaboodle.sim.loss import DirectedLoss, LossModel
 from kaboodle.sim.scenario import ScenarioResult, ScenarioSpec, run_scenario
 
@@ -116,6 +129,63 @@ def table(
             print(" ".join(f"{c!s:>{w}}" for c, w in zip(cells, _WIDTHS, strict=True)), flush=True)
 
 
+_STORM_RUN = 20.0  # virtual seconds of a storm run
+_STORM_EARLY = 10.0  # its first part, whose traffic is compared with the rest (idle)
+_STORM_HEADER = ("N", "window s", "converged s", "wall s", "peak MiB", "early/s", "idle/s", "x")
+_STORM_WIDTHS = (6, 9, 12, 8, 9, 8, 7, 5)
+
+
+def storm(nodes: int, window: float, seed: int) -> tuple[float | None, float, int, float, float]:
+    """One start storm (run in a fresh process): seconds from the last start to agreement
+    (None: not within the run), wall seconds, peak RSS in MiB, and datagrams per node per
+    second in the first ``_STORM_EARLY`` virtual seconds and in the rest."""
+    started = time.perf_counter()
+    rng = random.Random(seed)
+    cluster = Cluster(0, seed=seed)
+    for at in sorted(rng.uniform(0, window) for _ in range(nodes)):
+        cluster.run_until(at)
+        cluster.add_node()
+    last = cluster.now
+    converged = cluster.run_until_converged(_STORM_EARLY)
+    cluster.run_until(_STORM_EARLY)
+    early = cluster.stats.messages
+    if converged is None:
+        converged = cluster.run_until_converged(_STORM_RUN)
+    cluster.run_until(_STORM_RUN)
+    idle = cluster.stats.messages - early
+    wall = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    took = None if converged is None else converged - last
+    rest = _STORM_RUN - _STORM_EARLY
+    return took, wall, peak, early / nodes / _STORM_EARLY, idle / nodes / rest
+
+
+def storms(sizes: list[int], window: float, seed: int) -> None:
+    """Print a row per storm size."""
+    print(f"\nstart storms: N nodes started within {window:g} s, {_STORM_RUN:g} virtual s")
+    print(" ".join(f"{h:>{w}}" for h, w in zip(_STORM_HEADER, _STORM_WIDTHS, strict=True)))
+    spawn = multiprocessing.get_context("spawn")
+    for size in sizes:
+        with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+            took, wall, peak, early, idle = pool.submit(storm, size, window, seed).result()
+        converged = "never" if took is None else f"{took:.2f}"
+        cells = (size, f"{window:g}", converged, f"{wall:.1f}", peak, f"{early:.2f}")
+        row = (*cells, f"{idle:.2f}", f"{early / idle:.2f}")
+        print(" ".join(f"{c!s:>{w}}" for c, w in zip(row, _STORM_WIDTHS, strict=True)), flush=True)
+
+
+def speed(nodes: int, duration: float) -> None:
+    """Print the simulator's speed on the README's scenario."""
+    spec = ScenarioSpec(nodes=nodes, duration=duration, seed=1, kill=3, pause=3, pause_s=2.0)
+    result = run_scenario(spec)
+    work = result.deliveries + result.timers
+    print(
+        f"\nsimulator: {nodes} nodes x {duration:g} virtual s (3 kills, 3 pauses of 2 s): "
+        f"{result.wall_s:.1f} s wall, {work / result.wall_s:,.0f} events/s "
+        f"({result.deliveries:,} deliveries, {result.timers:,} timers)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--sizes", default="16,64,256")
@@ -127,6 +197,9 @@ def main() -> None:
         "--tradeoff-sizes", default="64", help="sizes of the Lifeguard tables ('' for none)"
     )
     parser.add_argument("--tradeoff-losses", default="0,0.1,0.2,0.3")
+    parser.add_argument("--storm-sizes", default="1000,2000", help="'' for none")
+    parser.add_argument("--storm-window", type=float, default=1.0, help="virtual seconds")
+    parser.add_argument("--speed-nodes", type=int, default=1000, help="0 for no speed row")
     args = parser.parse_args()
     print(
         f"{args.duration:g} virtual s per run, {args.seeds} seeds; bursty: {_BURST_MS:g} ms "
@@ -134,16 +207,17 @@ def main() -> None:
         "sends lost"
     )
     started = time.perf_counter()
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = [int(s) for s in args.sizes.split(",") if s]
     models = args.models.split(",")
-    table(
-        "default profile (lan)",
-        CONFIGS["default"],
-        args,
-        sizes=sizes,
-        losses=args.losses,
-        models=models,
-    )
+    if sizes:
+        table(
+            "default profile (lan)",
+            CONFIGS["default"],
+            args,
+            sizes=sizes,
+            losses=args.losses,
+            models=models,
+        )
     tradeoff = [int(s) for s in args.tradeoff_sizes.split(",") if s]
     for name in CONFIGS if tradeoff else ():
         table(
@@ -154,6 +228,11 @@ def main() -> None:
             losses=args.tradeoff_losses,
             models=["uniform"],
         )
+    storm_sizes = [int(s) for s in args.storm_sizes.split(",") if s]
+    if storm_sizes:
+        storms(storm_sizes, args.storm_window, seed=1)
+    if args.speed_nodes:
+        speed(args.speed_nodes, 60.0)
     print(f"\nwall {time.perf_counter() - started:.0f} s")
 
 
