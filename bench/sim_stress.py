@@ -201,14 +201,16 @@ def main() -> None:
     parser.add_argument("--storm-window", type=float, default=1.0, help="virtual seconds")
     parser.add_argument("--speed-nodes", type=int, default=1000, help="0 for no speed row")
     args = parser.parse_args()
-    print(
-        f"{args.duration:g} virtual s per run, {args.seeds} seeds; bursty: {_BURST_MS:g} ms "
-        f"bursts at {_BURST_LOSS:g} per directed link; sender: {_SENDER_LOSS:g} of host 0's "
-        "sends lost"
-    )
     started = time.perf_counter()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     models = args.models.split(",")
+    tradeoff = [int(s) for s in args.tradeoff_sizes.split(",") if s]
+    if sizes or tradeoff:
+        print(
+            f"{args.duration:g} virtual s per run, {args.seeds} seeds; bursty: {_BURST_MS:g} "
+            f"ms bursts at {_BURST_LOSS:g} per directed link; sender: {_SENDER_LOSS:g} of "
+            "host 0's sends lost"
+        )
     if sizes:
         table(
             "default profile (lan)",
@@ -218,7 +220,6 @@ def main() -> None:
             losses=args.losses,
             models=models,
         )
-    tradeoff = [int(s) for s in args.tradeoff_sizes.split(",") if s]
     for name in CONFIGS if tradeoff else ():
         table(
             f"trade-off: {name}",

@@ -128,7 +128,7 @@ def test_a_node_that_started_with_the_newcomer_pushes_it_nothing() -> None:
     fx = Effects()
     sync.welcome(1.0 + parts.config.same_start / 2, C, fx)
     assert fx.timers == []
-    sync.welcome(1.0 + parts.config.same_start, C, fx)
+    sync.welcome(1.0 + 2 * parts.config.same_start, C, fx)
     assert len(welcomes(fx)) == 1
 
 

@@ -71,16 +71,16 @@ class Config:
     """About how many members push their state to a newcomer they hear announce itself;
     independent of N, so a join costs the mesh the same at 10 and at 10,000 members."""
 
-    welcome_delay: float = 0.1
+    welcome_delay: float = 0.02
     """Longest random wait before a member pushes its state to a newcomer it heard (mDNS's
-    randomised answer delay). Nodes that start together know few of each other when they
-    hear the first announces; by the end of the wait they know the storm's size, and only
-    about ``sync_pushers`` of them push."""
+    randomised answer delay, at its shortest). Nodes that start together know few of each
+    other when they hear the first announces; by the end of the wait they know the storm's
+    size, and only about ``sync_pushers`` of them push."""
 
-    same_start: float = 0.05
-    """A member that started less than this long before it heard a newcomer's announce
-    pushes it nothing: the two have listened to the group for the same announces, all but
-    those of a few milliseconds. When thousands start in the same instant, every such push
+    same_start: float = 0.005
+    """A member that started less than this long (about a loaded LAN's round trip) before it
+    heard a newcomer's announce pushes it nothing: the two have listened to the group for
+    the same announces. When thousands start in the same instant, every such push
     would repeat what the newcomer heard; what it missed, it catches up on at its first
     probes (a newcomer exchanges state with the first member whose view differs)."""
 
