@@ -177,8 +177,10 @@ class StateSync:
         The push asks for no reply: the newcomer heard nothing that we did not, and one whose
         view still differs afterwards exchanges by itself (:meth:`repair`).
         """
+        if now - self._started < self._config.same_start:
+            return
         share = self._welcome_share()
-        if now - self._started < self._config.same_start or self._rng.random() >= share:
+        if self._rng.random() >= share:
             return
         delay = self._config.welcome_delay
         if delay <= 0:
