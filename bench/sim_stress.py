@@ -140,12 +140,8 @@ def storm(nodes: int, window: float, seed: int) -> tuple[float | None, float, in
     (None: not within the run), wall seconds, peak RSS in MiB, and datagrams per node per
     second in the first ``_STORM_EARLY`` virtual seconds and in the rest."""
     started = time.perf_counter()
-    rng = random.Random(seed)
     cluster = Cluster(0, seed=seed)
-    for at in sorted(rng.uniform(0, window) for _ in range(nodes)):
-        cluster.run_until(at)
-        cluster.add_node()
-    last = cluster.now
+    last = cluster.add_nodes_over(nodes, window, random.Random(seed))
     converged = cluster.run_until_converged(_STORM_EARLY)
     cluster.run_until(_STORM_EARLY)
     early = cluster.stats.messages

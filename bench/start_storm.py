@@ -21,12 +21,8 @@ _TRAFFIC_WINDOW = 10.0  # virtual seconds after the last start
 def trial(nodes: int, window: float, seed: int, profile: str) -> tuple[float | None, float, float]:
     """Seconds from the last start to agreement (None: not within 60 s), then KiB and
     datagrams sent per node in the first 10 s after the last start."""
-    rng = random.Random(seed)
     cluster = Cluster(0, seed=seed, config=PROFILES[profile]())
-    for at in sorted(rng.uniform(0, window) for _ in range(nodes)):
-        cluster.run_until(at)
-        cluster.add_node()
-    last = cluster.now
+    last = cluster.add_nodes_over(nodes, window, random.Random(seed))
     converged = cluster.run_until_converged(last + 60.0, step=0.01)
     cluster.run_until(max(cluster.now, last + _TRAFFIC_WINDOW))
     stats = cluster.stats

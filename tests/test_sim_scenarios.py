@@ -23,13 +23,18 @@ def test_a_mesh_started_together_converges_on_the_true_fingerprint(size: int) ->
 def _storm(size: int, spread: float, seed: int) -> tuple[Cluster, float, float | None]:
     """``size`` nodes started at random within ``spread`` seconds: the cluster, the last
     start, and when all agreed (None: not within 30 s)."""
-    rng = random.Random(seed)
     cluster = Cluster(0, seed=seed)
-    for at in sorted(rng.uniform(0, spread) for _ in range(size)):
-        cluster.run_until(at)
-        cluster.add_node()
-    last = cluster.now
+    last = cluster.add_nodes_over(size, spread, random.Random(seed))
     return cluster, last, cluster.run_until_converged(last + 30.0, step=0.01)
+
+
+def test_nodes_added_over_a_window_start_within_it_from_now() -> None:
+    cluster = Cluster(2, seed=1)
+    cluster.run_until(3.0)
+    last = cluster.add_nodes_over(20, 0.5, random.Random(1))
+    assert len(cluster) == 22
+    assert 3.0 < last <= 3.5 and cluster.now == last
+    assert len(cluster.live_hosts()) == 22
 
 
 def _full_states(cluster: Cluster) -> int:

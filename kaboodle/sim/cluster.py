@@ -8,6 +8,7 @@ and answers "has the mesh converged?" cheaply enough to ask every 50 virtual mil
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Iterable, Sequence
 
 from kaboodle.protocol.addr import Addr
@@ -159,6 +160,15 @@ class Cluster:
     def add_node(self) -> int:
         """Start one more host now; returns its number."""
         return self.network.add_host()
+
+    def add_nodes_over(self, count: int, window: float, rng: random.Random) -> float:
+        """Start ``count`` more hosts at random times within the next ``window`` seconds, as
+        a deployment starts them (a start storm); returns when the last one started."""
+        start = self.now
+        for at in sorted(start + rng.uniform(0, window) for _ in range(count)):
+            self.run_until(at)
+            self.add_node()
+        return self.now
 
     def crash(self, host: int) -> None:
         """Kill ``host``'s node silently."""
