@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from kaboodle.protocol.addr import Addr
 from kaboodle.protocol.fingerprint import fingerprint
+from kaboodle.protocol.members import MemberTable, digest_of
+from kaboodle.protocol.messages import MemberState, Update
 
 
 def addr(text: str) -> Addr:
@@ -75,3 +77,34 @@ def test_ipv6_text_round_trips_and_agrees_with_ipaddress(ip: bytes, port: int) -
 def test_bad_address_text_is_a_value_error(bad: str) -> None:
     with pytest.raises(ValueError, match=r"."):
         Addr.parse(bad)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 7),  # which member
+            st.sampled_from(list(MemberState)),
+            st.sampled_from([b"", b"a", b"bb"]),  # its identity
+            st.booleans(),  # forget it instead (when it is in the table)
+        ),
+        max_size=40,
+    )
+)
+def test_a_member_tables_fingerprint_follows_every_change(
+    steps: list[tuple[int, MemberState, bytes, bool]],
+) -> None:
+    # Mixed families, so that the IPv4-before-IPv6 order is kept through the changes too.
+    places = [addr(f"10.0.0.{i % 3}:{i}") if i % 2 else addr(f"[fd00::{i}]:7") for i in range(8)]
+    table = MemberTable()
+    for number, (which, state, identity, forget) in enumerate(steps):
+        where = places[which]
+        update = Update(addr=where, state=state, incarnation=number, identity=identity)
+        if where not in table:
+            table.add(update, now=0.0)
+        elif forget:
+            table.remove(where)
+        else:
+            table.put(update, now=0.0)
+        counted = [(m.addr, m.identity) for m in table if m.counted]
+        assert table.fingerprint() == fingerprint(counted)
+        assert table.digest() == digest_of(counted)

@@ -26,6 +26,7 @@ __all__ = [
     "MAX_FORCE",
     "MAX_RTT",
     "Coordinate",
+    "push",
 ]
 
 DIMENSIONS = 8
@@ -100,13 +101,7 @@ class Coordinate:
     def pushed(self, force: float, other: Coordinate, rng: random.Random) -> Coordinate:
         """This coordinate moved by ``force`` seconds away from ``other`` (towards it when
         negative), its height with it; each part moves at most :data:`MAX_FORCE`."""
-        force = max(-MAX_FORCE, min(MAX_FORCE, force))
-        unit, apart = _unit_away(self.vec, other.vec, rng)
-        vec = tuple(map(operator.add, self.vec, map(force.__mul__, unit)))
-        height = self.height
-        if apart > _ZERO:
-            rise = (self.height + other.height) * force / apart
-            height = max(HEIGHT_MIN, height + max(-MAX_FORCE, min(MAX_FORCE, rise)))
+        vec, height = push(self.vec, self.height, (other.vec, other.height), force, rng)
         return Coordinate(vec=vec, error=self.error, adjustment=self.adjustment, height=height)
 
     def changed(self, *, error: float | None = None, adjustment: float | None = None) -> Coordinate:
@@ -117,6 +112,26 @@ class Coordinate:
             adjustment=self.adjustment if adjustment is None else adjustment,
             height=self.height,
         )
+
+
+def push(
+    vec: tuple[float, ...],
+    height: float,
+    other: tuple[tuple[float, ...], float],
+    force: float,
+    rng: random.Random,
+) -> tuple[tuple[float, ...], float]:
+    """:meth:`Coordinate.pushed` on bare values: the moved ``(vec, height)``. For callers that
+    make several moves in a row and build one coordinate at the end; ``other`` is the
+    ``(vec, height)`` pushed away from."""
+    other_vec, other_height = other
+    force = max(-MAX_FORCE, min(MAX_FORCE, force))
+    unit, apart = _unit_away(vec, other_vec, rng)
+    moved = tuple(map(operator.add, vec, map(force.__mul__, unit)))
+    if apart > _ZERO:
+        rise = (height + other_height) * force / apart
+        height = max(HEIGHT_MIN, height + max(-MAX_FORCE, min(MAX_FORCE, rise)))
+    return moved, height
 
 
 # The arithmetic runs on every ack (a third of a simulated mesh's time was here): map and

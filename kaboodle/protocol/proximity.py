@@ -10,12 +10,13 @@ counted, never used: ``dropped:rtt-sample``, ``dropped:coordinate``.
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter
 from collections.abc import Callable
 
 from .addr import Addr
-from .coordinate import CC, CE, DIMENSIONS, ERROR_MAX, GRAVITY_RHO, MAX_RTT, Coordinate
+from .coordinate import CC, CE, DIMENSIONS, ERROR_MAX, GRAVITY_RHO, MAX_RTT, Coordinate, push
 
 __all__ = ["ADJUSTMENT_WINDOW", "LATENCY_FILTER", "Proximity"]
 
@@ -78,14 +79,13 @@ class Proximity:
         if len(samples) > LATENCY_FILTER:
             del samples[0]
         rtt = sorted(samples)[len(samples) // 2]
-        self._vivaldi(theirs, rtt)
-        self._adjust(theirs, rtt)
-        self._gravity()
-        if not self.coordinate.plausible(len(self._origin.vec)):
+        coordinate = self._moved(theirs, rtt)
+        if not coordinate.plausible(len(self._origin.vec)):
             # Bounded steps from plausible input should never get here; if they ever do,
             # start over rather than spread a coordinate nobody would take.
             self._stats["coordinate-resets"] += 1
-            self.coordinate = self._origin
+            coordinate = self._origin
+        self.coordinate = coordinate
         self.peers[addr] = theirs
         return True
 
@@ -100,24 +100,28 @@ class Proximity:
             for addr in [a for a in table if not keep(a)]:
                 del table[addr]
 
-    def _vivaldi(self, theirs: Coordinate, rtt: float) -> None:
+    def _moved(self, theirs: Coordinate, rtt: float) -> Coordinate:
+        # One sample's three steps on bare values, building one coordinate at the end (this
+        # runs on every ack): Vivaldi's move, the adjustment, then gravity.
         mine = self.coordinate
+        rng = self._rng
+        # Vivaldi: the less sure we are of ourselves relative to them, the more we move.
         distance = mine.distance_to(theirs)
-        rtt = max(rtt, _ZERO)
-        wrongness = abs(distance - rtt) / rtt
-        # The less sure we are of ourselves relative to them, the more we move.
+        clamped = max(rtt, _ZERO)
+        wrongness = abs(distance - clamped) / clamped
         weight = mine.error / max(mine.error + theirs.error, _ZERO)
         error = min(ERROR_MAX, CE * weight * wrongness + mine.error * (1.0 - CE * weight))
-        moved = mine.pushed(CC * weight * (rtt - distance), theirs, self._rng)
-        self.coordinate = moved.changed(error=error)
-
-    def _adjust(self, theirs: Coordinate, rtt: float) -> None:
-        self._adjustments[self._next] = rtt - self.coordinate.raw_distance_to(theirs)
+        force = CC * weight * (clamped - distance)
+        vec, height = push(mine.vec, mine.height, (theirs.vec, theirs.height), force, rng)
+        # The adjustment: the mean residual over the window, against where we are now.
+        raw = math.dist(vec, theirs.vec) + height + theirs.height
+        self._adjustments[self._next] = rtt - raw
         self._next = (self._next + 1) % ADJUSTMENT_WINDOW
         adjustment = sum(self._adjustments) / (2.0 * ADJUSTMENT_WINDOW)
-        self.coordinate = self.coordinate.changed(adjustment=adjustment)
-
-    def _gravity(self) -> None:
-        distance = self._origin.distance_to(self.coordinate)
-        force = -((distance / GRAVITY_RHO) ** 2)
-        self.coordinate = self.coordinate.pushed(force, self._origin, self._rng)
+        # Gravity: a weak pull toward the origin, so that a mesh does not drift away together.
+        origin = self._origin
+        raw = math.dist(origin.vec, vec) + origin.height + height
+        adjusted = raw + origin.adjustment + adjustment
+        gravity = -(((adjusted if adjusted > 0.0 else raw) / GRAVITY_RHO) ** 2)
+        vec, height = push(vec, height, (origin.vec, origin.height), gravity, rng)
+        return Coordinate(vec=vec, error=error, adjustment=adjustment, height=height)
