@@ -26,7 +26,9 @@ __all__ = [
     "MAX_FORCE",
     "MAX_RTT",
     "Coordinate",
+    "corrected",
     "push",
+    "raw_distance",
 ]
 
 DIMENSIONS = 8
@@ -91,17 +93,16 @@ class Coordinate:
         """The estimated round trip to ``other``, in seconds: the distance, corrected by both
         adjustments unless that would make it negative."""
         raw = self.raw_distance_to(other)
-        adjusted = raw + self.adjustment + other.adjustment
-        return adjusted if adjusted > 0.0 else raw
+        return corrected(raw, self.adjustment, other.adjustment)
 
     def raw_distance_to(self, other: Coordinate) -> float:
         """The distance to ``other`` without adjustments: Euclidean part plus both heights."""
-        return math.dist(self.vec, other.vec) + self.height + other.height
+        return raw_distance((self.vec, self.height), (other.vec, other.height))
 
     def pushed(self, force: float, other: Coordinate, rng: random.Random) -> Coordinate:
         """This coordinate moved by ``force`` seconds away from ``other`` (towards it when
         negative), its height with it; each part moves at most :data:`MAX_FORCE`."""
-        vec, height = push(self.vec, self.height, (other.vec, other.height), force, rng)
+        vec, height = push((self.vec, self.height), (other.vec, other.height), force, rng)
         return Coordinate(vec=vec, error=self.error, adjustment=self.adjustment, height=height)
 
     def changed(self, *, error: float | None = None, adjustment: float | None = None) -> Coordinate:
@@ -114,16 +115,24 @@ class Coordinate:
         )
 
 
-def push(
-    vec: tuple[float, ...],
-    height: float,
-    other: tuple[tuple[float, ...], float],
-    force: float,
-    rng: random.Random,
-) -> tuple[tuple[float, ...], float]:
-    """:meth:`Coordinate.pushed` on bare values: the moved ``(vec, height)``. For callers that
-    make several moves in a row and build one coordinate at the end; ``other`` is the
-    ``(vec, height)`` pushed away from."""
+_Point = tuple[tuple[float, ...], float]  # a coordinate's (vec, height), the parts that move
+
+
+def raw_distance(point: _Point, other: _Point) -> float:
+    """:meth:`Coordinate.raw_distance_to` on bare ``(vec, height)`` values."""
+    return math.dist(point[0], other[0]) + point[1] + other[1]
+
+
+def corrected(raw: float, adjustment: float, other_adjustment: float) -> float:
+    """A raw distance corrected by both adjustments, unless that would make it negative."""
+    adjusted = raw + adjustment + other_adjustment
+    return adjusted if adjusted > 0.0 else raw
+
+
+def push(point: _Point, other: _Point, force: float, rng: random.Random) -> _Point:
+    """:meth:`Coordinate.pushed` on bare ``(vec, height)`` values, for callers that make
+    several moves in a row and build one coordinate at the end."""
+    vec, height = point
     other_vec, other_height = other
     force = max(-MAX_FORCE, min(MAX_FORCE, force))
     unit, apart = _unit_away(vec, other_vec, rng)

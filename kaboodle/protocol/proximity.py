@@ -10,13 +10,23 @@ counted, never used: ``dropped:rtt-sample``, ``dropped:coordinate``.
 
 from __future__ import annotations
 
-import math
 import random
 from collections import Counter
 from collections.abc import Callable
 
 from .addr import Addr
-from .coordinate import CC, CE, DIMENSIONS, ERROR_MAX, GRAVITY_RHO, MAX_RTT, Coordinate, push
+from .coordinate import (
+    CC,
+    CE,
+    DIMENSIONS,
+    ERROR_MAX,
+    GRAVITY_RHO,
+    MAX_RTT,
+    Coordinate,
+    corrected,
+    push,
+    raw_distance,
+)
 
 __all__ = ["ADJUSTMENT_WINDOW", "LATENCY_FILTER", "Proximity"]
 
@@ -112,16 +122,16 @@ class Proximity:
         weight = mine.error / max(mine.error + theirs.error, _ZERO)
         error = min(ERROR_MAX, CE * weight * wrongness + mine.error * (1.0 - CE * weight))
         force = CC * weight * (clamped - distance)
-        vec, height = push(mine.vec, mine.height, (theirs.vec, theirs.height), force, rng)
+        there = (theirs.vec, theirs.height)
+        vec, height = push((mine.vec, mine.height), there, force, rng)
         # The adjustment: the mean residual over the window, against where we are now.
-        raw = math.dist(vec, theirs.vec) + height + theirs.height
-        self._adjustments[self._next] = rtt - raw
+        self._adjustments[self._next] = rtt - raw_distance((vec, height), there)
         self._next = (self._next + 1) % ADJUSTMENT_WINDOW
         adjustment = sum(self._adjustments) / (2.0 * ADJUSTMENT_WINDOW)
         # Gravity: a weak pull toward the origin, so that a mesh does not drift away together.
         origin = self._origin
-        raw = math.dist(origin.vec, vec) + origin.height + height
-        adjusted = raw + origin.adjustment + adjustment
-        gravity = -(((adjusted if adjusted > 0.0 else raw) / GRAVITY_RHO) ** 2)
-        vec, height = push(vec, height, (origin.vec, origin.height), gravity, rng)
+        centre = (origin.vec, origin.height)
+        raw = raw_distance(centre, (vec, height))
+        gravity = -((corrected(raw, origin.adjustment, adjustment) / GRAVITY_RHO) ** 2)
+        vec, height = push((vec, height), centre, gravity, rng)
         return Coordinate(vec=vec, error=error, adjustment=adjustment, height=height)
