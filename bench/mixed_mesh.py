@@ -21,14 +21,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from netns_lab import Lab
-from netns_mesh import KEYS, Make, compile_tree, trial
+from netns_mesh import KEYS, QUIET, Make, compile_tree, trial
 from nodes import NodeProcess
 from rust_nodes import RustProcess
 
 
 def python(wire: str) -> Make:
     def make(lab: Lab, host: int, wait: bool) -> NodeProcess:
-        return NodeProcess(lab, host, f"py-{host}", "--profile", "lan", "--wire", wire, wait=wait)
+        return NodeProcess(
+            lab, host, f"py-{host}", "--profile", "lan", "--wire", wire, *QUIET, wait=wait
+        )
 
     return make
 

@@ -62,6 +62,9 @@ Make = Callable[[Lab, int, bool], Any]
 like one (tests/rust_nodes.py)."""
 
 
+QUIET = ("--stats-every", "0")
+"""Node arguments for an idle window that measures the node: no periodic stats report."""
+
 ROOT = Path(__file__).resolve().parent.parent
 """This checkout."""
 
@@ -123,7 +126,7 @@ def main() -> None:
     compile_tree()
 
     def make(lab: Lab, host: int, wait: bool) -> NodeProcess:
-        return NodeProcess(lab, host, f"host-{host}", "--profile", args.profile, wait=wait)
+        return NodeProcess(lab, host, f"host-{host}", "--profile", args.profile, *QUIET, wait=wait)
 
     results = [trial(args.nodes, make, args.idle) for _ in range(args.trials)]
     print(f"{args.nodes} nodes, profile {args.profile}, {args.trials} trials")

@@ -51,6 +51,13 @@ async def main() -> None:
     parser.add_argument("--profile", default="local", choices=sorted(PROFILES))
     parser.add_argument("--key-file", type=Path, help="encrypt with the base64 key in this file")
     parser.add_argument("--wire", default="kaboodle", help="kaboodle or rust-0.1")
+    parser.add_argument(
+        "--stats-every",
+        type=float,
+        default=1.0,
+        help="seconds between stats lines; 0 for one at the end only (benchmarks of an idle "
+        "node measure the node, not this report)",
+    )
     args = parser.parse_args()
     config = PROFILES[args.profile]()
     if args.wire != "kaboodle":
@@ -82,14 +89,15 @@ async def main() -> None:
                 emit(view(kb))
 
     async def report_stats() -> None:
-        while True:
-            await asyncio.sleep(1.0)
+        while args.stats_every > 0:
+            await asyncio.sleep(args.stats_every)
             emit({"stats": dict(kb.stats)})
 
     reporter = asyncio.create_task(report())
     stats = asyncio.create_task(report_stats())
     await stop.wait()
     stats.cancel()
+    emit({"stats": dict(kb.stats)})
     await kb.stop()
     await reporter
     emit({"stopped": True})
