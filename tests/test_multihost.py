@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import sys
 from collections.abc import Iterator
 
@@ -97,6 +98,33 @@ def test_a_node_rejoins_the_group_when_its_interface_comes_back_with_a_new_index
     newcomer = NodeProcess(lab, 2, "host-2")
     mesh = [*nodes, newcomer]
     wait_until(lambda: converged(mesh), 10.0, lambda: describe_all(mesh))
+
+
+_FEED_WATCHER = """
+import select, sys
+from kaboodle.runtime.interfaces import change_feed
+feed = change_feed()
+print("ready" if feed is not None else "no feed", flush=True)
+readable, _, _ = select.select([feed], [], [], float(sys.argv[1]))
+print("changed" if readable else "silent", flush=True)
+"""
+
+
+def test_the_change_feed_tells_of_an_interface_that_went_away_and_came_back(lab: Lab) -> None:
+    # What lets an idle node stop polling its interface: the replug test above shows the
+    # whole rejoin; this shows the feed itself says something, and only when it should.
+    watchers = [
+        lab.run(h, [sys.executable, "-c", _FEED_WATCHER, wait], stdout=subprocess.PIPE, text=True)
+        for h, wait in ((0, "10"), (1, "3"))
+    ]
+    for watcher in watchers:
+        assert watcher.stdout is not None
+        assert watcher.stdout.readline().strip() == "ready"
+    lab.replug(0)
+    out, _ = watchers[0].communicate(timeout=15)
+    assert out.strip() == "changed"
+    out, _ = watchers[1].communicate(timeout=15)  # another host's namespace heard nothing
+    assert out.strip() == "silent"
 
 
 def test_a_probe_finds_a_member_without_joining(lab: Lab) -> None:

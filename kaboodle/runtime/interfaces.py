@@ -15,10 +15,22 @@ import ifaddr
 
 from kaboodle.runtime.errors import KaboodleError
 
-__all__ = ["Interface", "choose_interface", "find_address", "interface_index", "list_addresses"]
+__all__ = [
+    "Interface",
+    "change_feed",
+    "choose_interface",
+    "find_address",
+    "interface_index",
+    "list_addresses",
+]
 
 _HOW_TO_CHOOSE = "choose one with --interface NAME|IP|ipv4|ipv6"
 _FAMILY_KEYWORDS = {"ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}
+
+# rtnetlink's multicast groups (linux/rtnetlink.h): links, and IPv4 and IPv6 addresses.
+_RTMGRP_LINK = 0x1
+_RTMGRP_IPV4_IFADDR = 0x10
+_RTMGRP_IPV6_IFADDR = 0x100
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -195,6 +207,31 @@ def interface_index(name: str) -> int | None:
         return socket.if_nametoindex(name)
     except (OSError, ValueError):  # ValueError: a name with a NUL byte in it
         return None
+
+
+def change_feed() -> socket.socket | None:
+    """A non-blocking socket that becomes readable whenever a link or an address of this
+    network namespace changes (Linux rtnetlink), or None where there is no such feed.
+
+    With it the runtime checks its interface when something changed rather than every few
+    seconds: an idle node's CPU is mostly its wake-ups. What it reads need not be parsed;
+    that something changed is all it says.
+    """
+    family = getattr(socket, "AF_NETLINK", None)
+    if family is None:
+        return None
+    groups = _RTMGRP_LINK | _RTMGRP_IPV4_IFADDR | _RTMGRP_IPV6_IFADDR
+    try:
+        sock = socket.socket(family, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+    except OSError:
+        return None
+    try:
+        sock.bind((0, groups))
+    except OSError:
+        sock.close()
+        return None
+    sock.setblocking(False)
+    return sock
 
 
 def _from_ifaddr(name: str, index: int, entry: ifaddr.IP) -> Interface | None:

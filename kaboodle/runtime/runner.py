@@ -25,7 +25,7 @@ from kaboodle.protocol.node import Node
 from kaboodle.protocol.timers import Timer
 
 from .envelope import Envelope, EnvelopeError
-from .interfaces import find_address, interface_index
+from .interfaces import change_feed, find_address, interface_index
 from .transport import RECV_BUFFER, Sockets, addr_of
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ log = logging.getLogger("kaboodle")
 
 _FROZEN_MAX = 4096  # what a paused node keeps: about what its socket buffers would hold
 
-_WATCH_INTERVAL = 2.0  # seconds between checks that our interface is still the same one
+_WATCH_INTERVAL = 2.0  # seconds between checks of our interface: when polling, or while it is gone
 _REFUSALS = {
     "auth": "sealed with a key we do not have, for another mesh label, or tampered",
     "plaintext": "not encrypted, while this node requires encryption",
@@ -80,6 +80,7 @@ class NodeRunner:
         self._readers: list[int] = []  # the file descriptors the loop watches for us
         self._watch: asyncio.TimerHandle | None = None
         self._iface_missing = False  # our address was on no interface at the last check
+        self._feed: socket.socket | None = None  # tells of link and address changes
         self._closed = False
         self._frozen: list[Callable[[], None]] | None = None  # while paused: what came due
         self.last_heard: dict[Addr, float] = {}
@@ -99,7 +100,13 @@ class NodeRunner:
             # reads into a fresh 256 KiB buffer each time (three syscalls and a page fault).
             self._loop.add_reader(sock.fileno(), self._readable, sock, via_group)
             self._readers.append(sock.fileno())
-        self._watch = self._loop.call_later(_WATCH_INTERVAL, self._check_interface)
+        # Our interface is checked when the system says a link or an address changed, or
+        # every few seconds where it cannot say (an idle node's CPU is mostly its wake-ups).
+        self._feed = change_feed()
+        if self._feed is not None:
+            self._loop.add_reader(self._feed.fileno(), self._interfaces_changed)
+        else:
+            self._watch = self._loop.call_later(_WATCH_INTERVAL, self._check_interface)
         self.perform(self.node.start(self.now))
 
     def perform(self, fx: Effects) -> None:
@@ -209,6 +216,10 @@ class NodeRunner:
         self._handles.clear()
         if self._watch is not None:
             self._watch.cancel()
+        if self._feed is not None:
+            self._loop.remove_reader(self._feed.fileno())
+            self._feed.close()
+            self._feed = None
         for fd in self._readers:
             self._loop.remove_reader(fd)
         self._readers.clear()
@@ -286,34 +297,53 @@ class NodeRunner:
             )
         return f"multicast to {where} failed: {reason}"
 
+    def _interfaces_changed(self) -> None:
+        """The feed says a link or an address changed somewhere: look at ours."""
+        assert self._feed is not None
+        for _ in range(_READ_BATCH):
+            try:
+                self._feed.recv(RECV_BUFFER)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                break  # ENOBUFS: notifications were lost, which says the same thing
+        self._check_interface()
+
     def _check_interface(self) -> None:
+        """Look at our interface now; look again in a while if we poll (no change feed), or
+        while our address is missing or rejoining failed (the feed may say nothing more)."""
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
+        if not self._interface_settled() or self._feed is None:
+            self._watch = self._loop.call_later(_WATCH_INTERVAL, self._check_interface)
+
+    def _interface_settled(self) -> bool:
         """Rejoin the group when our address comes back on an interface with a new index or
         name: a container's network disconnected and connected again drops the membership,
-        and Docker may bring the interface back as eth1 rather than eth0.
-
-        A plain callback that sets its own next call, not a task that sleeps: a task's wake-up
-        is two turns of the loop, and an idle node's CPU is mostly the loop's turns."""
-        self._watch = self._loop.call_later(_WATCH_INTERVAL, self._check_interface)
+        and Docker may bring the interface back as eth1 rather than eth0. False while the
+        address is on no interface, or the rejoin failed."""
         current = self.sockets.iface
         missing = self._iface_missing
         if not missing and interface_index(current.name) == current.index:
             # One ioctl, where listing every address costs a node more than its probes;
             # the memberships hang on the index, so an unchanged index needs nothing.
-            return
+            return True
         found = find_address(current.ip, prefer=current.name)
         if found is None:
             self._iface_missing = True
-            return
+            return False
         if (found.index, found.name) == (current.index, current.name) and not missing:
-            return
+            return True
         try:
             self.sockets.rejoin(found)
         except OSError as error:
             log.debug("rejoining the group on %s failed: %s", found.name, error)
-            return
+            return False
         self._iface_missing = False
         self.stats["rejoined"] += 1
         log.info(
             "%s is back on %s (index %d): rejoined the group", found.ip, found.name, found.index
         )
         self.perform(self.node.restart_announcing(self.now))
+        return True
