@@ -157,8 +157,8 @@ def test_disconnect_and_reconnect_heals(
     ``connect`` it again (with the addresses it had): the mesh heals, and the node joins the
     multicast group again on the interface that came back, as the kernel's ``ip -6 maddr``
     shows. Docker Engine 20.10 brings the interface back as ``eth1``, not ``eth0``: the node
-    runner looks for its address (not its interface name) every 2 s and rejoins the group
-    wherever the address reappears.
+    runner looks for its address (not its interface name) when the kernel tells of a link or
+    address change (rtnetlink), and rejoins the group wherever the address reappears.
     """
     group = mesh.containers()
     before = mesh.wait_converged(group, 5.0)
