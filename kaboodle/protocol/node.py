@@ -250,16 +250,19 @@ class Node:
         if src == self.addr:
             return fx  # our own announcement, looped back
         self._local.notice(now)
-        if src in self.members:
+        members = self.members
+        known = src in members
+        if known:
             self._detector.heard(now, src)
-        before = self.members.digest()
+        before = members.digest()
         kind = type(msg)
         stranger = False
         if kind in _CARRIERS:
             # Only members send these, so one from a stranger means our view is incomplete.
-            stranger = src not in self.members
+            stranger = not known
             self._merge.updates(now, cast(Piggybacking, msg).updates, fx, src=src)
-        if src not in self.members:  # what we send back must fit in what it sent
+            known = src in members  # the updates may have been about the sender
+        if not known:  # what we send back must fit in what it sent
             self._outbox.answering(src, msg)
         handler = _HANDLERS.get(kind)
         if handler is None:

@@ -29,12 +29,15 @@ class ProbeOrder:
         Call it when a member starts to count; a member that stopped counting and came back
         may stand twice until the end of the pass, which costs one extra probe at most.
         """
-        self._order.append(addr)
-        last = len(self._order) - 1
         # random() is several times cheaper than randint(), and this runs once per newcomer
         # on every node: a million times when a thousand nodes start together.
-        swap = self._next + int(self._rng.random() * (last - self._next + 1))
-        self._order[last], self._order[swap] = self._order[swap], self._order[last]
+        order = self._order
+        first = self._next
+        last = len(order)
+        swap = first + int(self._rng.random() * (last - first + 1))
+        order.append(addr)
+        order[last] = order[swap]
+        order[swap] = addr
 
     def next(self, eligible: Callable[[Addr], bool]) -> Addr | None:
         """The next member to probe for which ``eligible`` holds, or None if there is none.

@@ -101,6 +101,10 @@ class Engine(Generic[N]):
         self._receivers: tuple[Process[N], ...] | None = None  # running processes, cached
         self._hooks: list[EventHook[N]] = []
         self._host_hooks: dict[int, list[EventHook[N]]] = {}
+        # Timers a node cancelled (Effects.cancels), by identity, until they come due and are
+        # dropped: as the runtime drops them, so that the simulated node wakes as a real one
+        # does. Keeping the timer keeps its id from being reused meanwhile.
+        self._cancelled: dict[int, object] = {}
 
     def next_time(self) -> float | None:
         """When the next pending entry is due, or None if nothing is pending."""
@@ -132,6 +136,7 @@ class Engine(Generic[N]):
         pop = heapq.heappop
         apply = self._apply
         stats = self.stats
+        cancelled = self._cancelled
         while heap and heap[0][0] <= t_end:
             t, _, kind, proc, x, y = pop(heap)
             self.now = t
@@ -143,6 +148,9 @@ class Engine(Generic[N]):
                 stats.delivered += 1
                 apply(proc, proc.node.handle_datagram(t, x.addr, y))
             elif kind == _TIMER:
+                if cancelled and id(x) in cancelled:
+                    del cancelled[id(x)]
+                    continue
                 if proc.mode:
                     if proc.held is not None:  # paused, not crashed
                         proc.held.append((kind, x, y))
@@ -282,6 +290,10 @@ class Engine(Generic[N]):
         for set_timer in effects.timers:
             at = set_timer.at
             push(heap, (at if at > now else now, next(seq), _TIMER, proc, set_timer.timer, None))
+        for stale in effects.cancels:
+            # A node cancels only timers it set and that are not yet due (the runtime's
+            # contract too), so each entry leaves when its timer comes up.
+            self._cancelled[id(stale)] = stale
         if effects.events:
             for hook in self._hooks:
                 hook(now, proc, effects.events)
