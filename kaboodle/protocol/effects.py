@@ -37,7 +37,7 @@ class SetTimer:
 @dataclass(slots=True, kw_only=True)
 class Effects:
     """The accumulated result of one call: datagrams to send, timers to set, events to report,
-    and timers set earlier that are no longer needed.
+    and timers set earlier, not yet handed back, that are no longer needed.
 
     The driver performs them in order after the call returns; a node never keeps a reference to
     an Effects it has returned. Dropping the ``cancels`` is optional (a node ignores a timer

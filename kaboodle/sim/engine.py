@@ -291,8 +291,8 @@ class Engine(Generic[N]):
             at = set_timer.at
             push(heap, (at if at > now else now, next(seq), _TIMER, proc, set_timer.timer, None))
         for stale in effects.cancels:
-            # A node cancels only timers it set and that are not yet due (the runtime's
-            # contract too), so each entry leaves when its timer comes up.
+            # Effects.cancels names only timers not yet handed back, so each entry leaves
+            # when its timer comes up.
             self._cancelled[id(stale)] = stale
         if effects.events:
             for hook in self._hooks:
