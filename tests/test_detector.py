@@ -151,6 +151,32 @@ def test_a_member_heard_from_within_the_period_is_not_probed_but_its_turn_passes
     assert [to for to, _ in sent(fx)] in ([B], [C])
 
 
+def test_a_tick_handed_back_early_keeps_the_schedule_on_its_grid() -> None:
+    parts = make_parts(B)
+    fd = parts.detector()
+    interval = parts.config.probe_interval
+    fx = Effects()
+    fd.schedule_tick(0.0, 2.0, fx)
+    [first] = fx.timers
+    assert (first.at, first.early) == (2.0, interval / 2)
+    early = first.at - first.early  # a driver awake then may hand it back already
+    fx = Effects()
+    fd.tick(early, ProbeTick(token=0), fx)
+    assert [to for to, _ in sent(fx)] == [B]
+    [tick] = [t for t in fx.timers if isinstance(t.timer, ProbeTick)]
+    assert tick.at == 2.0 + interval  # from when it was due: no more probes than on time
+    # The gap to the next tick is longer than an interval, which is no freeze.
+    assert parts.local.tick_period == tick.at - early
+    parts.local.notice(early)
+    parts.local.notice(tick.at)
+    assert parts.stats["frozen"] == 0
+    # A tick that comes late (a loaded loop) counts from when it came.
+    fx = Effects()
+    fd.tick(tick.at + 3.0, ProbeTick(token=1), fx)
+    [late] = [t for t in fx.timers if isinstance(t.timer, ProbeTick)]
+    assert late.at == tick.at + 3.0 + interval
+
+
 def test_a_bad_health_score_stretches_the_probe_period() -> None:
     parts = make_parts(B)
     parts.awareness.apply(2)

@@ -30,7 +30,7 @@ from kaboodle import (
 from kaboodle.protocol import codec
 from kaboodle.protocol.effects import Effects, SetTimer
 from kaboodle.protocol.messages import Ping
-from kaboodle.protocol.timers import PingResend
+from kaboodle.protocol.timers import PingResend, Timer
 
 FAST = Config.local()
 
@@ -239,3 +239,42 @@ async def test_a_cancelled_timer_is_dropped_and_never_handed_back(mesh: list[Kab
     handle = runner._handles[stale]
     runner.perform(Effects(cancels=[stale, PingResend(seq=1, attempt=2)]))  # one never set
     assert handle.cancelled() and stale not in runner._handles
+
+
+async def test_a_timer_that_may_come_early_is_handed_back_once_on_the_next_datagram(
+    mesh: list[Kaboodle], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = mesh[0]._runner
+    assert runner is not None
+    handed: list[tuple[PingResend, float]] = []
+    handle_timer = runner.node.handle_timer
+
+    def recording(now: float, timer: Timer) -> Effects:
+        if isinstance(timer, PingResend) and timer.seq >= 10**6:
+            handed.append((timer, now))
+        return handle_timer(now, timer)
+
+    monkeypatch.setattr(runner.node, "handle_timer", recording)
+    now = runner.now
+    soon = PingResend(seq=10**6, attempt=2)  # may come from now on
+    later = PingResend(seq=10**6 + 1, attempt=2)  # not before a minute from now
+    runner.perform(
+        Effects(
+            timers=[
+                SetTimer(at=now + 30.0, timer=soon, early=30.0),
+                SetTimer(at=now + 90.0, timer=later, early=30.0),
+            ]
+        )
+    )
+    soon_handle = runner._handles[soon]
+    await wait_for(lambda: handed)  # the mesh's next datagram to this node
+    [(timer, at)] = handed
+    assert timer == soon and at < now + 1.0
+    assert runner.stats["timers-early"] >= 1  # the node's own probe ticks count too
+    assert soon_handle.cancelled() and soon not in runner._handles  # never handed back again
+    # The other is still waiting for its own window, whatever came meanwhile.
+    received = runner.stats["received-unicast"]
+    await wait_for(lambda: runner.stats["received-unicast"] >= received + 3)
+    assert handed == [(soon, at)] and later in runner._handles
+    runner.perform(Effects(cancels=[later]))
+    assert later not in runner._early and later not in runner._handles

@@ -28,10 +28,16 @@ class Multicast:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SetTimer:
-    """Hand ``timer`` back to the node at time ``at`` (the caller's clock, in seconds)."""
+    """Hand ``timer`` back to the node at time ``at`` (the caller's clock, in seconds).
+
+    A driver may hand it back up to ``early`` seconds sooner when it is awake then anyway (it
+    just handled a datagram), to save a wake-up of its own; one that ignores ``early`` hands
+    it back at ``at``.
+    """
 
     at: float
     timer: Timer
+    early: float = 0.0
 
 
 @dataclass(slots=True, kw_only=True)

@@ -213,9 +213,8 @@ class Node:
         self._sync.start(now)
         self._announcer.announce(now, fx)
         cfg, rng = self.config, self._rng
-        timers: list[tuple[float, Timer]] = [
-            (rng.uniform(0, cfg.probe_interval), ProbeTick(token=0))
-        ]
+        self._detector.schedule_tick(now, now + rng.uniform(0, cfg.probe_interval), fx)
+        timers: list[tuple[float, Timer]] = []
         if cfg.push_pull_interval > 0:
             timers.append((cfg.push_pull_interval * rng.uniform(0.5, 1.5), PushPullTick()))
         timers.append((cfg.tombstone_ttl / 2, ReapTick()))

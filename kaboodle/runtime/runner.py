@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from kaboodle.protocol.addr import Addr
-from kaboodle.protocol.effects import Effects, Multicast, Send
+from kaboodle.protocol.effects import Effects, Multicast, Send, SetTimer
 from kaboodle.protocol.events import Event
 from kaboodle.protocol.node import Node
 from kaboodle.protocol.timers import Timer
@@ -77,6 +77,9 @@ class NodeRunner:
         # Pending timers by value, so that a node's cancels find them; of equal timers pending
         # at once only the last is here, and the others come back stale, which a node ignores.
         self._handles: dict[Timer, asyncio.TimerHandle] = {}
+        # Of those, the ones that may come back sooner (SetTimer.early): when each may, and
+        # how to hand it back. They are handed back after a wake-up for datagrams.
+        self._early: dict[Timer, tuple[float, Callable[[], None]]] = {}
         self._readers: list[int] = []  # the file descriptors the loop watches for us
         self._watch: asyncio.TimerHandle | None = None
         self._iface_missing = False  # our address was on no interface at the last check
@@ -128,8 +131,9 @@ class NodeRunner:
             handle = handles.pop(stale, None)
             if handle is not None:
                 handle.cancel()
+                self._early.pop(stale, None)
         for timer in fx.timers:
-            self._set_timer(timer.at, timer.timer)
+            self._set_timer(timer)
         if fx.events:
             self._on_events(fx.events)
 
@@ -139,7 +143,7 @@ class NodeRunner:
             try:
                 data, sockaddr = sock.recvfrom(RECV_BUFFER)
             except (BlockingIOError, InterruptedError):
-                return
+                break
             except OSError as error:
                 # An ICMP error reported on the socket (a peer's port closed): the next read
                 # returns data again.
@@ -148,6 +152,16 @@ class NodeRunner:
             self.datagram(data, sockaddr, via_group)
             if self._closed:
                 return
+        if self._early and self._frozen is None:
+            self._hand_back_early()
+
+    def _hand_back_early(self) -> None:
+        """Hand back now the timers that may come early: we are awake anyway, and each one
+        handed back now is a wake-up saved."""
+        now = self.now
+        for fire in [fire for earliest, fire in self._early.values() if earliest <= now]:
+            self.stats["timers-early"] += 1
+            fire()
 
     def datagram(self, data: bytes, sockaddr: Any, via_group: bool) -> None:
         """A datagram arrived on one of our sockets."""
@@ -214,6 +228,7 @@ class NodeRunner:
         for handle in self._handles.values():
             handle.cancel()
         self._handles.clear()
+        self._early.clear()
         if self._watch is not None:
             self._watch.cancel()
         if self._feed is not None:
@@ -225,19 +240,26 @@ class NodeRunner:
         self._readers.clear()
         self.sockets.close()
 
-    def _set_timer(self, at: float, timer: Timer) -> None:
+    def _set_timer(self, set_timer: SetTimer) -> None:
+        timer = set_timer.timer
         handle: asyncio.TimerHandle | None = None
 
         def fire() -> None:
             if handle is not None and self._handles.get(timer) is handle:
                 del self._handles[timer]
+                if self._early.pop(timer, None) is not None:
+                    handle.cancel()  # handed back early: the loop must not run it again
             if self._frozen is not None:
                 self._frozen.append(fire)
             elif not self._closed:
                 self.perform(self.node.handle_timer(self.now, timer))
 
-        handle = self._loop.call_at(at, fire)
+        handle = self._loop.call_at(set_timer.at, fire)
         self._handles[timer] = handle
+        if set_timer.early > 0:
+            self._early[timer] = (set_timer.at - set_timer.early, fire)
+        else:
+            self._early.pop(timer, None)  # an equal timer set before, now replaced
 
     def _sendto(self, data: bytes, sockaddr: tuple[Any, ...], kind: str) -> None:
         try:
