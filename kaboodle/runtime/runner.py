@@ -159,9 +159,12 @@ class NodeRunner:
         """Hand back now the timers that may come early: we are awake anyway, and each one
         handed back now is a wake-up saved."""
         now = self.now
-        for fire in [fire for earliest, fire in self._early.values() if earliest <= now]:
-            self.stats["timers-early"] += 1
-            fire()
+        for timer in [timer for timer, (earliest, _) in self._early.items() if earliest <= now]:
+            # Each one handed back may cancel or replace another of the list.
+            entry = self._early.get(timer)
+            if entry is not None and entry[0] <= now:
+                self.stats["timers-early"] += 1
+                entry[1]()
 
     def datagram(self, data: bytes, sockaddr: Any, via_group: bool) -> None:
         """A datagram arrived on one of our sockets."""
