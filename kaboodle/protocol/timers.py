@@ -1,8 +1,9 @@
 """Timers as data: a node asks its driver to hand one back at a given time.
 
-A timer is never cancelled. When it comes back, the node checks the token, sequence number or
-incarnation it carries against its state, and a stale one is ignored (foca's way), so drivers
-need nothing but a priority queue.
+When a timer comes back, the node checks the token, sequence number or incarnation it carries
+against its state, and a stale one is ignored (foca's way), so drivers need nothing but a
+priority queue. Dropping the timers a node cancels (``Effects.cancels``) and handing some back
+early (``SetTimer.early``) only save wake-ups.
 """
 
 from __future__ import annotations
