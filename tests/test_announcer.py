@@ -16,7 +16,7 @@ from kaboodle.protocol.timers import AnnounceTick
 def intervals(parts: Parts, group: Announcer, rounds: int) -> list[float]:
     """The gaps between announces over ``rounds`` timer rounds."""
     fx = Effects()
-    group.announce(0.0, fx)
+    group.start(0.0, fx)
     gaps, now = [], 0.0
     for _ in range(rounds):
         [timer] = fx.timers
@@ -30,14 +30,15 @@ def intervals(parts: Parts, group: Announcer, rounds: int) -> list[float]:
 def test_a_node_alone_announces_with_doubling_intervals_up_to_the_maximum() -> None:
     parts = make_parts()
     gaps = intervals(parts, parts.announcer(), 7)
-    assert gaps == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
+    assert gaps == [0.5, 0.5, 2.0, 4.0, 8.0, 8.0, 8.0]  # the second 0.5: the start's repeat
 
 
 def test_in_a_mesh_announces_are_rare_and_stretch_with_its_size() -> None:
     small = make_parts(B)
     large = make_parts(*(Addr.from_ip(f"fd00::1:{n:x}", 7000) for n in range(79)))
-    small_gap = intervals(small, small.announcer(), 1)[0]
-    large_gap = intervals(large, large.announcer(), 1)[0]
+    repeat, small_gap = intervals(small, small.announcer(), 2)
+    large_gap = intervals(large, large.announcer(), 2)[1]
+    assert repeat == small.config.announce_repeat  # the start's announce is always repeated
     idle = small.config.announce_idle
     assert idle * 0.5 <= small_gap <= idle * 1.5
     assert idle * 10 * 0.5 <= large_gap <= idle * 10 * 1.5
@@ -46,15 +47,31 @@ def test_in_a_mesh_announces_are_rare_and_stretch_with_its_size() -> None:
 def test_an_announce_carries_our_record_to_the_group() -> None:
     parts = make_parts()
     fx = Effects()
-    parts.announcer().announce(0.0, fx)
+    parts.announcer().start(0.0, fx)
     assert sent(fx) == [(None, Announce(member=parts.local.record))]
+
+
+def test_the_repeat_of_a_start_announce_is_pending_until_it_is_sent() -> None:
+    # Whoever starts listening before the repeat hears it: the welcome push is spared then.
+    parts = make_parts(B)
+    group = parts.announcer()
+    assert not group.repeat_pending(0.0)
+    fx = Effects()
+    group.start(1.0, fx)
+    [timer] = fx.timers
+    assert timer.at == 1.0 + parts.config.announce_repeat
+    assert group.repeat_pending(1.0) and group.repeat_pending(timer.at - 0.01)
+    fx = Effects()
+    group.tick(timer.at - 1e-9, timer.timer, fx)  # a driver's clock a hair early: still sent
+    assert sent(fx) == [(None, Announce(member=parts.local.record))]
+    assert not group.repeat_pending(timer.at)
 
 
 def test_stale_announce_timers_and_a_leaving_node_announce_nothing() -> None:
     parts = make_parts()
     group = parts.announcer()
-    group.announce(0.0, Effects())
-    group.restart(0.1, Effects())
+    group.start(0.0, Effects())
+    group.start(0.1, Effects())  # the network came back: start again
     fx = Effects()
     group.tick(0.5, AnnounceTick(token=1), fx)
     assert fx == Effects()

@@ -28,7 +28,7 @@ from kaboodle.protocol.messages import (
 )
 from kaboodle.protocol.node import Node
 from kaboodle.protocol.sync import initiates_repair, split_state
-from kaboodle.protocol.timers import DepartureCheck, GossipTick
+from kaboodle.protocol.timers import AnnounceTick, DepartureCheck, GossipTick, WelcomeDue
 
 A = Addr.parse("[fd00::1]:7000")
 B = Addr.parse("[fd00::2]:7000")
@@ -280,6 +280,25 @@ def test_start_multicasts_an_announce_about_ourselves() -> None:
     fx = node.start(0.0)
     [announce] = [codec.decode(s.data) for s in fx.sends if isinstance(s, Multicast)]
     assert announce == Announce(member=alive(A, 3, b"me"))
+
+
+def test_the_start_announce_is_repeated_and_pushes_wait_for_it() -> None:
+    # Until its repeat, a node pushes no newcomer its state: the newcomer will hear it.
+    node = Node(A, b"me", config=Config(sync_pushers=100), rng=random.Random(2), incarnation=3)
+    fx = node.start(0.0)
+    node.handle_message(0.1, B, Announce(member=alive(B)))
+    heard = node.handle_message(0.2, C, Announce(member=alive(C)))
+    assert not [t for t in heard.timers if isinstance(t.timer, WelcomeDue)]
+    announces = []
+    now, due = 0.0, node.config.announce_repeat
+    while now < due:  # the announce timers up to the repeat, in a mesh since 0.1
+        [tick] = [t for t in fx.timers if isinstance(t.timer, AnnounceTick)]
+        now = tick.at
+        fx = node.handle_timer(now, tick.timer)
+        announces += [(now, m) for to, m in sent(fx) if to is None]
+    assert announces == [(due, Announce(member=alive(A, 3, b"me")))]  # repeated all the same
+    fx = node.handle_message(due + 0.1, STRANGER, Announce(member=alive(STRANGER)))
+    assert [t for t in fx.timers if isinstance(t.timer, WelcomeDue)]
 
 
 def test_a_thousand_member_state_splits_into_parts_that_fit_and_merge_whole() -> None:

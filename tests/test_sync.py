@@ -103,44 +103,92 @@ def welcomes(fx: Effects) -> list[WelcomeDue]:
 
 def test_a_newcomer_gets_pushed_to_by_a_node_that_knows_only_it() -> None:
     # Node A started at 0 and knows only the newcomer C: C missed A's announce, so A pushes
-    # (after its random wait) a state of two members, itself and C.
+    # (after its random wait) its own record: C's, which joined by its announce, is left out.
     parts = make_parts(C, sync_pushers=100)  # push always
     sync = parts.state_sync()
     sync.start(0.0)
     fx = Effects()
-    sync.welcome(0.2, C, fx)
+    sync.welcome(0.2, C, fx, repeat_pending=False)
     [timer] = fx.timers
     assert 0.2 <= timer.at <= 0.2 + parts.config.welcome_delay
     assert welcomes(fx) == [WelcomeDue(newcomer=C, share=1.0)]
     sync.welcome_due(timer.at, welcomes(fx)[0], fx)
     [(to, msg)] = sent(fx)
-    assert to == C and isinstance(msg, Sync) and not msg.reply and len(msg.members) == 2
+    assert to == C and isinstance(msg, Sync) and not msg.reply
+    assert msg.members == (parts.local.record,)
     parts.local.change(3.0, state=MemberState.LEFT)
-    sync.welcome(3.0, C, fx)
+    sync.welcome(3.0, C, fx, repeat_pending=False)
     assert len(welcomes(fx)) == 1  # a leaving node pushes nothing
 
 
-def test_a_node_that_started_with_the_newcomer_pushes_it_nothing() -> None:
-    # Both listened to the group for the same announces: a push would repeat them.
+def test_a_node_whose_repeat_announce_is_to_come_pushes_the_newcomer_nothing() -> None:
+    # The newcomer listens already, so it will hear our repeat, and the repeats of every
+    # member that started after the last announce_repeat: a push would tell it nothing more.
     parts = make_parts(B, C, sync_pushers=100)
     sync = parts.state_sync()
     sync.start(1.0)
     fx = Effects()
-    sync.welcome(1.0 + parts.config.same_start / 2, C, fx)
+    sync.welcome(1.1, C, fx, repeat_pending=True)
     assert fx.timers == []
-    sync.welcome(1.0 + 2 * parts.config.same_start, C, fx)
+    sync.welcome(1.1, C, fx, repeat_pending=False)
     assert len(welcomes(fx)) == 1
 
 
+def test_members_that_joined_by_announce_lately_do_not_thin_the_welcome_share() -> None:
+    # A storm of 300 newcomers reaches a mesh of 10. Each newcomer hears the repeats of those
+    # that announced less than announce_repeat before it, so the ones it needs pushed are the
+    # 10 members of before: about sync_pushers of those 10 push, not 3 of 310.
+    peers = [Addr.from_ip(f"fd00::1:{n:x}", 7000) for n in range(8)]
+    parts = make_parts(B, *peers, sync_pushers=3)
+    parts.rng.random = lambda: 0.0  # type: ignore[method-assign]  # every draw pushes
+    sync = parts.state_sync()
+    window = parts.config.announce_repeat
+    shares = []
+    for n in range(300):
+        newcomer = Addr.from_ip(f"fd00::2:{n:x}", 7000)
+        parts.add(alive(newcomer))  # merged before the welcome, as the node does
+        fx = Effects()
+        sync.welcome(5.0 + n * window / 400, newcomer, fx, repeat_pending=False)
+        shares += [d.share for d in welcomes(fx)]
+    assert shares == [3 / 10] * 300
+    # Two windows later the storm is part of the mesh: 3 pushes of its 310 members.
+    late = Addr.from_ip("fd00::3:1", 7000)
+    parts.add(alive(late))
+    fx = Effects()
+    sync.welcome(5.0 + 3 * window, late, fx, repeat_pending=False)
+    assert [d.share for d in welcomes(fx)] == [3 / 310]
+
+
+def test_a_welcome_push_leaves_out_the_members_whose_first_announce_was_lately() -> None:
+    # The newcomer hears those repeated. A member that joined before our own repeat may have
+    # joined by its repeat, which the newcomer missed: that one is sent.
+    parts = make_parts(B, sync_pushers=100)
+    sync = parts.state_sync()
+    d, e = Addr.from_ip("fd00::2:1", 7000), Addr.from_ip("fd00::2:2", 7000)
+
+    def welcome(now: float, newcomer: Addr, *, repeat_pending: bool = False) -> set[Addr]:
+        parts.add(alive(newcomer))
+        fx = Effects()
+        sync.welcome(now, newcomer, fx, repeat_pending=repeat_pending)
+        for due in welcomes(fx):
+            sync.welcome_due(now, due, fx)
+        return {u.addr for m in parts_of(fx) for u in m.members}
+
+    assert welcome(0.3, C, repeat_pending=True) == set()  # our repeat is to come
+    assert welcome(0.6, d) == {parts.local.addr, B, C}
+    assert welcome(2.0, e) == {parts.local.addr, B, C, d}  # d's announce is long past
+
+
 def test_a_welcome_push_is_thinned_to_the_mesh_as_it_is_when_the_wait_ends() -> None:
-    # A start storm: when C's announce came we knew 4 members (3 others: all push); by the
-    # time the wait ended we knew 301, so only about 3 / 300 of the decisions stand.
+    # A storm in a mesh: when C's announce came we knew 4 members (3 before C: all push); by
+    # the time the wait ended we knew 301, so only about 3 / 300 of the decisions stand.
     peers = [Addr.from_ip(f"fd00::1:{n:x}", 7000) for n in range(300)]
-    parts = make_parts(B, C, *peers[:1], sync_pushers=3)
+    parts = make_parts(B, *peers[:1], sync_pushers=3)
     sync = parts.state_sync()
     sync.start(0.0)
+    parts.add(alive(C))
     fx = Effects()
-    sync.welcome(1.0, C, fx)
+    sync.welcome(1.0, C, fx, repeat_pending=False)
     [due] = welcomes(fx)
     assert due.share == 1.0
     parts.add(*(alive(p) for p in peers[1:]))
@@ -157,23 +205,30 @@ def test_a_welcome_push_is_thinned_to_the_mesh_as_it_is_when_the_wait_ends() -> 
     assert fx.sends == []  # the newcomer is gone: nobody to push to
 
 
-def test_a_newcomer_not_caught_up_exchanges_at_once_on_any_difference() -> None:
+def test_a_newcomer_not_caught_up_exchanges_at_once_with_a_view_as_large_as_its_own() -> None:
     parts = make_parts(B)
     sync = parts.state_sync()
     sync.start(1.0)
     ours = (parts.members.fingerprint(), parts.members.counted)
     fx = Effects()
     parts.view.changed(1.0, Effects())  # a storm: the view moves all the time
-    sync.repair(1.0, B, (1, ours[1] - 1), fx, force=False)  # fewer there: still, exchange
+    # Until the members that started just before us have repeated their announces, a view
+    # that differs proves nothing.
+    sync.repair(1.1, B, (1, ours[1] + 1), fx, force=False)
+    assert fx.sends == []
+    begin = 1.0 + parts.config.announce_repeat
+    sync.repair(begin, B, (1, ours[1] - 1), fx, force=False)  # fewer there: it is behind
+    assert fx.sends == []
+    sync.repair(begin, B, (1, ours[1]), fx, force=False)  # as many, not the same: exchange
     assert len(parts_of(fx)) == 1 and parts_of(fx)[0].reply
     interval = parts.config.probe_interval
-    sync.repair(1.0 + interval, B, (1, ours[1] + 1), fx, force=False)  # too soon again
+    sync.repair(begin + interval / 2, B, (1, ours[1] + 1), fx, force=False)  # too soon again
     assert len(parts_of(fx)) == 1
-    sync.repair(1.0 + 2 * interval, B, (1, ours[1] + 1), fx, force=False)
+    sync.repair(begin + interval, B, (1, ours[1] + 1), fx, force=False)
     assert len(parts_of(fx)) == 2
     # A state whose fingerprint is ours once merged: caught up, the usual rules apply.
     sync.received(Sync(exchange=1, index=0, count=1, reply=False, fingerprint=ours[0], members=()))
-    sync.repair(1.0 + 4 * interval, B, (1, ours[1] - 1), fx, force=False)  # its turn
+    sync.repair(begin + 4 * interval, B, (1, ours[1] - 1), fx, force=False)  # its turn
     assert len(parts_of(fx)) == 2
 
 

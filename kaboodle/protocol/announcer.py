@@ -1,10 +1,13 @@
 """The discovery group's traffic: our announces, others' announces, and probes by non-members.
 
-A node that knows nobody multicasts its alive record every ``announce_min`` seconds, doubling
-up to ``announce_max``. Once in a mesh it announces only so that the halves of a healed
-partition find each other, for which a few announces per ``announce_idle`` from the whole
-mesh are plenty: each of N members stretches its interval by N/8 (jittered), so receiving
-announces costs the same at 10 and at 10,000 members.
+A starting node multicasts its alive record, and again ``announce_repeat`` seconds later
+whatever it heard meanwhile (mDNS announces twice, a second apart): every node that started
+listening in between hears the repeat, so the members that start together need not push their
+state to each other. A node that knows nobody goes on announcing, the interval doubling up to
+``announce_max``. Once in a mesh it announces only so that the halves of a healed partition
+find each other, for which a few announces per ``announce_idle`` from the whole mesh are
+plenty: each of N members stretches its interval by N/8 (jittered), so receiving announces
+costs the same at 10 and at 10,000 members.
 
 An announce heard must come from the address it names. A probe from a non-member is answered
 to its UDP source only, by about ``sync_pushers`` members of the mesh.
@@ -50,6 +53,7 @@ class Announcer:
         "_members",
         "_outbox",
         "_refilled",
+        "_repeat_at",
         "_rng",
         "_stats",
         "_token",
@@ -75,38 +79,34 @@ class Announcer:
         self._token = 0
         self._alone_interval = config.announce_min
         self._last = float("-inf")
+        self._repeat_at: float | None = None
         self._tokens = float(config.announce_burst)
         self._refilled = 0.0
 
-    def announce(self, now: float, fx: Effects) -> None:
-        """Multicast our announce now, and set the timer for the next one."""
-        fx.sends.append(Multicast(data=codec.encode(Announce(member=self._local.record))))
-        self._last = now
-        if self._members.counted > 1:
-            interval = self._idle_interval()
-            self._alone_interval = self._config.announce_min
-        else:
-            interval = self._alone_interval
-            self._alone_interval = min(interval * 2, self._config.announce_max)
-        self._token += 1
-        fx.timers.append(SetTimer(at=now + interval, timer=AnnounceTick(token=self._token)))
-
-    def restart(self, now: float, fx: Effects) -> None:
-        """Announce now and go back to the fast schedule (the network came back)."""
+    def start(self, now: float, fx: Effects) -> None:
+        """Announce now and again ``announce_repeat`` from now, then as the mesh we find asks
+        (the node starts, or its network came back)."""
         self._alone_interval = self._config.announce_min
-        self.announce(now, fx)
+        self._repeat_at = now + self._config.announce_repeat
+        self._announce(now, fx)
+
+    def repeat_pending(self, now: float) -> bool:
+        """Whether the repeat of our start's announce is still to come, so that a node that
+        listens to the group from ``now`` on will hear it."""
+        return self._repeat_at is not None and now < self._repeat_at
 
     def tick(self, now: float, timer: AnnounceTick, fx: Effects) -> None:
-        """An announce timer came due: announce, unless it is stale or we found the mesh."""
+        """An announce timer came due: announce, unless it is stale or we found the mesh (the
+        repeat of a start's announce is sent whatever we found)."""
         if timer.token != self._token or self._local.leaving:
             return
-        if self._members.counted > 1 and now - self._last < self._config.announce_idle:
+        if timer.repeat:
+            self._repeat_at = None
+        elif self._members.counted > 1 and now - self._last < self._config.announce_idle:
             # Found the mesh since the fast schedule was set: wait out the idle interval.
-            self._token += 1
-            due = self._last + self._idle_interval()
-            fx.timers.append(SetTimer(at=due, timer=AnnounceTick(token=self._token)))
+            self._schedule(now, self._last + self._idle_interval(), fx)
             return
-        self.announce(now, fx)
+        self._announce(now, fx)
 
     def heard(self, now: float, src: Addr, msg: Announce, fx: Effects) -> Update | None:
         """An announce from ``src``: the record to merge, or None when there is nothing to.
@@ -149,6 +149,27 @@ class Announcer:
                 self._stats["dropped:probe-size"] += 1
                 return
             fx.sends.append(Send(to=src, data=data))
+
+    def _announce(self, now: float, fx: Effects) -> None:
+        # Multicast our announce now, and set the timer for the next one.
+        fx.sends.append(Multicast(data=codec.encode(Announce(member=self._local.record))))
+        self._last = now
+        if self._members.counted > 1:
+            interval = self._idle_interval()
+            self._alone_interval = self._config.announce_min
+        else:
+            interval = self._alone_interval
+            self._alone_interval = min(interval * 2, self._config.announce_max)
+        self._schedule(now, now + interval, fx)
+
+    def _schedule(self, now: float, at: float, fx: Effects) -> None:
+        # The next announce, at ``at`` or at the start's repeat if that comes first.
+        repeat_at = self._repeat_at
+        repeat = repeat_at is not None and repeat_at <= at
+        if repeat_at is not None and repeat:
+            at = max(now, repeat_at)
+        self._token += 1
+        fx.timers.append(SetTimer(at=at, timer=AnnounceTick(token=self._token, repeat=repeat)))
 
     def _admit(self, now: float) -> bool:
         # A token bucket, refilled at announce_rate per second up to announce_burst.

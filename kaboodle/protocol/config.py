@@ -73,20 +73,17 @@ class Config:
 
     welcome_delay: float = 0.02
     """Longest random wait before a member pushes its state to a newcomer it heard (mDNS's
-    randomised answer delay, at its shortest). Nodes that start together know few of each
-    other when they hear the first announces; by the end of the wait they know the storm's
-    size, and only about ``sync_pushers`` of them push."""
-
-    same_start: float = 0.005
-    """A member that started less than this long (about a loaded LAN's round trip) before it
-    heard a newcomer's announce pushes it nothing: the two have listened to the group for
-    the same announces. When thousands start in the same instant, every such push
-    would repeat what the newcomer heard; what it missed, it catches up on at its first
-    probes (a newcomer exchanges state with the first member whose view differs)."""
+    randomised answer delay, at its shortest): the pushes that a storm of newcomers asks of a
+    mesh are spread out, and each is decided again when its wait ends."""
 
     sync_backoff: float = 5.0
     """Minimum seconds between two fingerprint-mismatch syncs this node starts (exchanges with
     a contact do not count)."""
+
+    announce_repeat: float = 1.0
+    """Seconds from a start's announce to its repeat, which is sent whatever the node heard
+    meanwhile (mDNS's one second): nodes that start within this long of each other learn
+    each other from their announces, without pushing state to each other."""
 
     announce_min: float = 0.5
     """First interval between announces while the node knows no other member; it doubles up
@@ -159,6 +156,7 @@ class Config:
             "probe_timeout",
             "suspicion_mult",
             "awareness_max",
+            "announce_repeat",
             "announce_min",
             "announce_max",
             "announce_idle",
@@ -220,6 +218,7 @@ class Config:
             "gossip_interval": 0.1,
             "push_pull_interval": 15.0,
             "announce_min": 0.25,
+            "announce_repeat": 0.25,
         }
         return cls(**(base | changes))
 

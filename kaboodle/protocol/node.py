@@ -211,7 +211,7 @@ class Node:
         self._started = True
         self._outbox.push(self._local.record)
         self._sync.start(now)
-        self._announcer.announce(now, fx)
+        self._announcer.start(now, fx)
         cfg, rng = self.config, self._rng
         self._detector.schedule_tick(now, now + rng.uniform(0, cfg.probe_interval), fx)
         timers: list[tuple[float, Timer]] = []
@@ -268,7 +268,9 @@ class Node:
             self.stats["dropped:unexpected"] += 1
         else:
             handler(self, now, src, msg, fx)
-        if stranger:
+        if stranger and not self._announcer.repeat_pending(now):
+            # Until our start's repeat, a stranger is mostly a member that started just before
+            # us, whose repeat is on its way; one that is not catches up after (StateSync).
             self._detector.contact_stranger(now, src, fx)
         if self._merge.outdated_about_us:
             # Gossip of our refutation missed this sender: tell it directly.
@@ -330,7 +332,7 @@ class Node:
     def restart_announcing(self, now: float) -> Effects:
         """Announce now and go back to the fast schedule (the driver saw its network return)."""
         fx = Effects()
-        self._announcer.restart(now, fx)
+        self._announcer.start(now, fx)
         return fx
 
     # ------------------------------------------------------------------ handlers
@@ -351,7 +353,7 @@ class Node:
         # The whole group heard the multicast, so there is no need to gossip it on.
         joined = update is not None and self._merge.update(now, update, fx, spread=False)
         if joined:
-            self._sync.welcome(now, src, fx)
+            self._sync.welcome(now, src, fx, repeat_pending=self._announcer.repeat_pending(now))
 
     def _on_sync(self, now: float, src: Addr, msg: Sync, fx: Effects) -> None:
         self._merge.updates(now, msg.members, fx, src=src, via_sync=True)

@@ -107,9 +107,11 @@ class WelcomeDue:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AnnounceTick:
-    """Multicast an announce; ``token`` changes when the schedule is reset."""
+    """Multicast an announce; ``token`` changes when the schedule is reset, and ``repeat``
+    marks the repeat of a start's announce."""
 
     token: int
+    repeat: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
