@@ -28,7 +28,13 @@ from kaboodle.protocol.messages import (
 )
 from kaboodle.protocol.node import Node
 from kaboodle.protocol.sync import initiates_repair, split_state
-from kaboodle.protocol.timers import AnnounceTick, DepartureCheck, GossipTick, WelcomeDue
+from kaboodle.protocol.timers import (
+    AnnounceTick,
+    DepartureCheck,
+    GossipTick,
+    ProbeTick,
+    WelcomeDue,
+)
 
 A = Addr.parse("[fd00::1]:7000")
 B = Addr.parse("[fd00::2]:7000")
@@ -299,6 +305,19 @@ def test_the_start_announce_is_repeated_and_pushes_wait_for_it() -> None:
     assert announces == [(due, Announce(member=alive(A, 3, b"me")))]  # repeated all the same
     fx = node.handle_message(due + 0.1, STRANGER, Announce(member=alive(STRANGER)))
     assert [t for t in fx.timers if isinstance(t.timer, WelcomeDue)]
+
+
+@pytest.mark.parametrize(
+    ("heard", "probed"), [(Announce(member=alive(B)), True), (Gossip(updates=()), False)]
+)
+def test_only_a_datagram_sent_to_us_spares_a_probe(heard: Message, probed: bool) -> None:
+    # A multicast shows that B is up, not that its datagrams to us get through.
+    node = Node(A, b"me", config=Config(proximity=False), rng=random.Random(2), incarnation=3)
+    [tick] = [t for t in node.start(0.0).timers if isinstance(t.timer, ProbeTick)]
+    join(node, B)
+    node.handle_message(tick.at - 0.01, B, heard)
+    fx = node.handle_timer(tick.at, tick.timer)
+    assert [to for to, m in sent(fx) if isinstance(m, Ping)] == ([B] if probed else [])
 
 
 def test_a_thousand_member_state_splits_into_parts_that_fit_and_merge_whole() -> None:

@@ -251,10 +251,12 @@ class Node:
         self._local.notice(now)
         members = self.members
         known = src in members
-        if known:
+        kind = type(msg)
+        if known and kind is not Announce:
+            # A multicast shows the member is up, not that its datagrams to us get through:
+            # only what it sends us may spare it a probe.
             self._detector.heard(now, src)
         before = members.digest()
-        kind = type(msg)
         stranger = False
         if kind in _CARRIERS:
             # Only members send these, so one from a stranger means our view is incomplete.
