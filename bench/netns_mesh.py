@@ -1,9 +1,10 @@
 """Real node processes, each in its own network namespace on one bridge (needs root).
 
 Measures, per trial: seconds from the last exec to one fingerprint, all nodes started together
-(none waits for another's start, as a deployment starts them); from kill -9 of one node
-to the survivors' convergence; from its restart to convergence again. Then, idle: CPU % of a
-core and RSS per node, and UDP datagrams and bytes sent per node per second.
+(none waits for another's start, as a deployment starts them), and from the last node's
+"ready" line (its interpreter up, its socket bound, its first announce sent); from kill -9 of
+one node to the survivors' convergence; from its restart to convergence again. Then, idle:
+CPU % of a core and RSS per node, and UDP datagrams and bytes sent per node per second.
 
     sudo .venv/bin/python bench/netns_mesh.py --nodes 8 --trials 5
 """
@@ -27,7 +28,16 @@ from nodes import NodeProcess, converged, describe_all
 from waiting import wait_until
 
 _TICKS = os.sysconf("SC_CLK_TCK")
-KEYS = ["converge_s", "kill_s", "restart_s", "cpu_pct", "rss_mib", "dgrams_s", "bytes_s"]
+KEYS = [
+    "converge_s",
+    "after_ready_s",
+    "kill_s",
+    "restart_s",
+    "cpu_pct",
+    "rss_mib",
+    "dgrams_s",
+    "bytes_s",
+]
 """What one trial measures."""
 
 
@@ -85,7 +95,11 @@ def trial(nodes_n: int, make: Make, idle_s: float) -> dict[str, float]:
         for node in nodes:
             node.wait_ready()
         wait_until(lambda: converged(nodes), 30.0, lambda: describe_all(nodes))
-        result = {"converge_s": time.monotonic() - max(n.started_at for n in nodes)}
+        agreed = time.monotonic()
+        result = {
+            "converge_s": agreed - max(n.started_at for n in nodes),
+            "after_ready_s": agreed - max(n.ready_at or agreed for n in nodes),
+        }
 
         before = {n.proc.pid: cpu_seconds(n.proc.pid) for n in nodes}
         traffic = [udp_out(lab, n.host) for n in nodes]

@@ -23,7 +23,8 @@ class NodeProcess:
     """One ``node_process.py`` in one lab host; its JSON lines are collected as they come.
 
     Without ``wait`` it returns at once, and :meth:`wait_ready` waits for the node's start:
-    how several are started together. ``started_at`` is the monotonic time of its exec.
+    how several are started together. ``started_at`` is the monotonic time of its exec, and
+    ``ready_at`` that of its line saying it started (None until then).
     """
 
     def __init__(self, lab: Lab, host: int, identity: str, *args: str, wait: bool = True) -> None:
@@ -32,6 +33,7 @@ class NodeProcess:
         self.lines: list[dict[str, Any]] = []
         argv = [sys.executable, NODE_SCRIPT, "--identity", identity, *args]
         self.started_at = time.monotonic()
+        self.ready_at: float | None = None
         self.proc: subprocess.Popen[str] = lab.run(
             host, argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
@@ -48,7 +50,10 @@ class NodeProcess:
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
-            self.lines.append(json.loads(line))
+            fields = json.loads(line)
+            if "ready" in fields and self.ready_at is None:
+                self.ready_at = time.monotonic()
+            self.lines.append(fields)
 
     def _first(self, key: str) -> Any:
         return next((line[key] for line in list(self.lines) if key in line), None)

@@ -64,6 +64,7 @@ class RustProcess:
         wait_until(lambda: _settled(lab, host), 15.0, lambda: f"host {host}'s IPv6 address")
         argv = [str(rust_binary()), "--identity", identity, *args]
         self.started_at = time.monotonic()
+        self.ready_at: float | None = None  # when it printed its address
         self.proc: subprocess.Popen[str] = lab.run(
             host, argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
@@ -84,6 +85,7 @@ class RustProcess:
             self.lines.append({"log": line})
             if (match := _ADDRESS.match(line)) is not None:
                 self._addr = str(Addr.parse(match.group(1)))
+                self.ready_at = time.monotonic()
             elif (match := _FINGERPRINT.match(line)) is not None:
                 self._pending = (int(match.group(1), 16), int(match.group(2)), {})
             elif self._pending is not None and (match := _PEER.match(line)) is not None:
