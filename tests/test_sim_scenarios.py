@@ -61,11 +61,29 @@ def test_nodes_started_in_one_instant_agree_without_pushing_state() -> None:
 
 
 def test_a_start_storm_costs_a_few_full_states_per_node() -> None:
-    # About sync_pushers pushes per newcomer, and the pulls of those that none reached.
-    cluster, last, converged = _storm(256, 1.0, seed=6)
+    # Those that start within announce_repeat of each other learn each other from the
+    # announces and their repeats; the rest get about sync_pushers pushes per newcomer.
+    cluster, last, converged = _storm(256, 3.0, seed=6)
     assert converged is not None and converged - last < 3.0
     cluster.run_until(last + 5.0)
     assert _full_states(cluster) < 5 * 256
+
+
+@pytest.mark.parametrize("seed", [6, 7])
+def test_nodes_started_within_the_repeat_push_each_other_almost_nothing(seed: int) -> None:
+    # Before the repeats, every newcomer got about three full states: 900 for 256 nodes.
+    cluster, last, converged = _storm(256, 1.0, seed=seed)
+    assert converged is not None and converged - last < cluster.config.announce_repeat + 0.5
+    cluster.run_until(last + 5.0)
+    assert _full_states(cluster) < 64
+
+
+def test_a_start_storm_under_heavy_loss_agrees() -> None:
+    # A newcomer that missed an announce and its repeat catches up from a differing ack.
+    cluster = Cluster(0, seed=3, loss=0.2)
+    last = cluster.add_nodes_over(64, 1.0, random.Random(3))
+    converged = cluster.run_until_converged(last + 30.0, step=0.05)
+    assert converged is not None, "a 64-node storm at 20 % loss never agreed within 30 s"
 
 
 def test_a_killed_node_is_removed_by_every_live_node() -> None:
