@@ -307,6 +307,17 @@ def test_the_start_announce_is_repeated_and_pushes_wait_for_it() -> None:
     assert [t for t in fx.timers if isinstance(t.timer, WelcomeDue)]
 
 
+def test_a_repeated_announce_changes_nothing_and_a_newer_one_is_merged() -> None:
+    node = make()
+    first = Announce(member=alive(B, 1, b"old"))
+    node.handle_message(1.0, B, first)
+    assert node.handle_message(2.0, B, first) == Effects()  # the same record, held
+    assert node.handle_message(2.1, B, codec.decode(codec.encode(first))) == Effects()
+    node.handle_message(2.2, B, Announce(member=alive(B, 2, b"new")))
+    member = node.members.get(B)
+    assert member is not None and (member.incarnation, member.identity) == (2, b"new")
+
+
 @pytest.mark.parametrize(
     ("heard", "probed"), [(Announce(member=alive(B)), True), (Gossip(updates=()), False)]
 )

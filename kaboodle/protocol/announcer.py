@@ -164,10 +164,9 @@ class Announcer:
 
     def _schedule(self, now: float, at: float, fx: Effects) -> None:
         # The next announce, at ``at`` or at the start's repeat if that comes first.
-        repeat_at = self._repeat_at
-        repeat = repeat_at is not None and repeat_at <= at
-        if repeat_at is not None and repeat:
-            at = max(now, repeat_at)
+        repeat = False
+        if self._repeat_at is not None and self._repeat_at <= at:
+            at, repeat = max(now, self._repeat_at), True
         self._token += 1
         fx.timers.append(SetTimer(at=at, timer=AnnounceTick(token=self._token, repeat=repeat)))
 

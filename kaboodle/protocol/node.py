@@ -250,8 +250,12 @@ class Node:
             return fx  # our own announcement, looped back
         self._local.notice(now)
         members = self.members
-        known = src in members
         kind = type(msg)
+        if kind is Announce and members.get(src) is cast(Announce, msg).member:
+            # The very record we hold (each start's announce is repeated, and a simulator
+            # hands one decoded multicast to every node): nothing can come of it.
+            return fx
+        known = src in members
         if known and kind is not Announce:
             # A multicast shows the member is up, not that its datagrams to us get through:
             # only what it sends us may spare it a probe.
