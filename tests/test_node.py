@@ -39,6 +39,7 @@ from kaboodle.protocol.timers import (
 A = Addr.parse("[fd00::1]:7000")
 B = Addr.parse("[fd00::2]:7000")
 C = Addr.parse("[fd00::3]:7000")
+D = Addr.parse("[fd00::4]:7000")
 STRANGER = Addr.parse("[fd00::99]:4000")
 
 
@@ -289,9 +290,14 @@ def test_start_multicasts_an_announce_about_ourselves() -> None:
 
 
 def test_the_start_announce_is_repeated_and_pushes_wait_for_it() -> None:
-    # Until its repeat, a node pushes no newcomer its state: the newcomer will hear it.
+    # Until its repeat, a node pushes no newcomer a state larger than a datagram: the
+    # newcomer will hear the repeats.
     node = Node(A, b"me", config=Config(sync_pushers=100), rng=random.Random(2), incarnation=3)
     fx = node.start(0.0)
+    crowd = tuple(alive(Addr.from_ip(f"fd00::9:{n:x}", 7000)) for n in range(100))
+    node.handle_message(
+        0.05, B, Sync(exchange=1, index=0, count=1, reply=False, fingerprint=0, members=crowd)
+    )
     node.handle_message(0.1, B, Announce(member=alive(B)))
     heard = node.handle_message(0.2, C, Announce(member=alive(C)))
     assert not [t for t in heard.timers if isinstance(t.timer, WelcomeDue)]
@@ -305,6 +311,24 @@ def test_the_start_announce_is_repeated_and_pushes_wait_for_it() -> None:
     assert announces == [(due, Announce(member=alive(A, 3, b"me")))]  # repeated all the same
     fx = node.handle_message(due + 0.1, STRANGER, Announce(member=alive(STRANGER)))
     assert [t for t in fx.timers if isinstance(t.timer, WelcomeDue)]
+
+
+def test_a_state_pushed_before_our_repeat_is_passed_on_and_one_after_is_not() -> None:
+    # Before our repeat the push comes from members that started about when we did: those
+    # that missed the same announces learn what it told us from our gossip.
+    node = Node(A, b"me", config=Config(), rng=random.Random(2), incarnation=3)
+    node.start(0.0)
+
+    def push(now: float, *members: Addr) -> None:
+        state = tuple(alive(m) for m in members)
+        sync = Sync(exchange=1, index=0, count=1, reply=False, fingerprint=0, members=state)
+        node.handle_message(now, B, sync)
+
+    queued = node.sizes()["broadcasts"]
+    push(0.1, B, C)
+    assert node.sizes()["broadcasts"] == queued + 2
+    push(node.config.announce_repeat + 0.1, D)
+    assert node.counts(D) and node.sizes()["broadcasts"] == queued + 2
 
 
 def test_a_repeated_announce_changes_nothing_and_a_newer_one_is_merged() -> None:

@@ -8,6 +8,7 @@ from kaboodle.protocol import codec
 from kaboodle.protocol.addr import Addr
 from kaboodle.protocol.effects import Effects
 from kaboodle.protocol.messages import MemberState, Sync
+from kaboodle.protocol.sync import fits_one_part
 from kaboodle.protocol.timers import PushPullTick, WelcomeDue
 
 
@@ -101,9 +102,13 @@ def welcomes(fx: Effects) -> list[WelcomeDue]:
     return [t.timer for t in fx.timers if isinstance(t.timer, WelcomeDue)]
 
 
+# Enough members that a node's state takes more than one datagram.
+CROWD = [Addr.from_ip(f"fd00::9:{n:x}", 7000) for n in range(100)]
+
+
 def test_a_newcomer_gets_pushed_to_by_a_node_that_knows_only_it() -> None:
     # Node A started at 0 and knows only the newcomer C: C missed A's announce, so A pushes
-    # (after its random wait) its own record: C's, which joined by its announce, is left out.
+    # (after its random wait) its state, whole: it fits one datagram.
     parts = make_parts(C, sync_pushers=100)  # push always
     sync = parts.state_sync()
     sync.start(0.0)
@@ -112,10 +117,10 @@ def test_a_newcomer_gets_pushed_to_by_a_node_that_knows_only_it() -> None:
     [timer] = fx.timers
     assert 0.2 <= timer.at <= 0.2 + parts.config.welcome_delay
     assert welcomes(fx) == [WelcomeDue(newcomer=C, share=1.0)]
-    sync.welcome_due(timer.at, welcomes(fx)[0], fx)
+    sync.welcome_due(timer.at, welcomes(fx)[0], fx, repeat_pending=False)
     [(to, msg)] = sent(fx)
     assert to == C and isinstance(msg, Sync) and not msg.reply
-    assert msg.members == (parts.local.record,)
+    assert {u.addr for u in msg.members} == {parts.local.addr, C}
     parts.local.change(3.0, state=MemberState.LEFT)
     sync.welcome(3.0, C, fx, repeat_pending=False)
     assert len(welcomes(fx)) == 1  # a leaving node pushes nothing
@@ -124,7 +129,8 @@ def test_a_newcomer_gets_pushed_to_by_a_node_that_knows_only_it() -> None:
 def test_a_node_whose_repeat_announce_is_to_come_pushes_the_newcomer_nothing() -> None:
     # The newcomer listens already, so it will hear our repeat, and the repeats of every
     # member that started after the last announce_repeat: a push would tell it nothing more.
-    parts = make_parts(B, C, sync_pushers=100)
+    parts = make_parts(B, C, *CROWD, sync_pushers=100)
+    assert not fits_one_part(parts.members, parts.config.max_datagram)
     sync = parts.state_sync()
     sync.start(1.0)
     fx = Effects()
@@ -132,6 +138,28 @@ def test_a_node_whose_repeat_announce_is_to_come_pushes_the_newcomer_nothing() -
     assert fx.timers == []
     sync.welcome(1.1, C, fx, repeat_pending=False)
     assert len(welcomes(fx)) == 1
+
+
+def test_a_state_that_fits_one_datagram_is_pushed_whole_before_our_repeat_too() -> None:
+    # It costs what the newcomer's announce cost, and a small mesh that starts together
+    # agrees without waiting for the repeats.
+    parts = make_parts(B, C, sync_pushers=1, welcome_delay=0.0)
+    sync = parts.state_sync()
+    sync.start(1.0)
+    for newcomer in (B, C):
+        sync.welcome(1.1, newcomer, Effects(), repeat_pending=True)  # the mesh starts
+    d = Addr.from_ip("fd00::2:1", 7000)
+    parts.add(alive(d))
+    fx = Effects()
+    sync.welcome(1.2, d, fx, repeat_pending=True)
+    [(to, msg)] = sent(fx)
+    assert to == d and isinstance(msg, Sync) and msg.count == 1
+    assert {u.addr for u in msg.members} == {parts.local.addr, B, C, d}
+    # A WelcomeDue set while the state was small pushes nothing once it no longer fits.
+    parts.add(*(alive(p) for p in CROWD))
+    fx = Effects()
+    sync.welcome_due(1.3, WelcomeDue(newcomer=d, share=1.0), fx, repeat_pending=True)
+    assert fx.sends == []
 
 
 def test_members_that_joined_by_announce_lately_do_not_thin_the_welcome_share() -> None:
@@ -162,21 +190,22 @@ def test_members_that_joined_by_announce_lately_do_not_thin_the_welcome_share() 
 def test_a_welcome_push_leaves_out_the_members_whose_first_announce_was_lately() -> None:
     # The newcomer hears those repeated. A member that joined before our own repeat may have
     # joined by its repeat, which the newcomer missed: that one is sent.
-    parts = make_parts(B, sync_pushers=100)
+    parts = make_parts(B, *CROWD, sync_pushers=100)
     sync = parts.state_sync()
     d, e = Addr.from_ip("fd00::2:1", 7000), Addr.from_ip("fd00::2:2", 7000)
+    everyone = {parts.local.addr, B, *CROWD}
 
     def welcome(now: float, newcomer: Addr, *, repeat_pending: bool = False) -> set[Addr]:
         parts.add(alive(newcomer))
         fx = Effects()
         sync.welcome(now, newcomer, fx, repeat_pending=repeat_pending)
         for due in welcomes(fx):
-            sync.welcome_due(now, due, fx)
+            sync.welcome_due(now, due, fx, repeat_pending=repeat_pending)
         return {u.addr for m in parts_of(fx) for u in m.members}
 
     assert welcome(0.3, C, repeat_pending=True) == set()  # our repeat is to come
-    assert welcome(0.6, d) == {parts.local.addr, B, C}
-    assert welcome(2.0, e) == {parts.local.addr, B, C, d}  # d's announce is long past
+    assert welcome(0.6, d) == everyone | {C}
+    assert welcome(2.0, e) == everyone | {C, d}  # d's announce is long past
 
 
 def test_a_welcome_push_is_thinned_to_the_mesh_as_it_is_when_the_wait_ends() -> None:
@@ -195,13 +224,13 @@ def test_a_welcome_push_is_thinned_to_the_mesh_as_it_is_when_the_wait_ends() -> 
     pushed = 0
     for _ in range(2000):
         fx = Effects()
-        sync.welcome_due(1.1, due, fx)
+        sync.welcome_due(1.1, due, fx, repeat_pending=False)
         pushed += bool(fx.sends)
     assert 5 <= pushed <= 40  # 2000 x 3 / 301 = 20 expected
     parts.members.remove(C)
     fx = Effects()
     for _ in range(200):
-        sync.welcome_due(1.1, due, fx)
+        sync.welcome_due(1.1, due, fx, repeat_pending=False)
     assert fx.sends == []  # the newcomer is gone: nobody to push to
 
 
@@ -210,6 +239,10 @@ def test_a_newcomer_not_caught_up_exchanges_at_once_with_a_view_as_large_as_its_
     sync = parts.state_sync()
     sync.start(1.0)
     ours = (parts.members.fingerprint(), parts.members.counted)
+    # Before our repeat, a state equal to ours may come from a member that started just
+    # before us and lacks what we lack: it does not end the catch-up.
+    caught_up = Sync(exchange=1, index=0, count=1, reply=False, fingerprint=ours[0], members=())
+    sync.received(1.2, caught_up)
     fx = Effects()
     parts.view.changed(1.0, Effects())  # a storm: the view moves all the time
     # Until the members that started just before us have repeated their announces, a view
@@ -227,9 +260,14 @@ def test_a_newcomer_not_caught_up_exchanges_at_once_with_a_view_as_large_as_its_
     sync.repair(begin + interval, B, (1, ours[1] + 1), fx, force=False)
     assert len(parts_of(fx)) == 2
     # A state whose fingerprint is ours once merged: caught up, the usual rules apply.
-    sync.received(Sync(exchange=1, index=0, count=1, reply=False, fingerprint=ours[0], members=()))
+    # Caught up with that sender, which may lack what we lack: only a view with more members
+    # than ours is worth an exchange now.
+    sync.received(begin + interval, caught_up)
     sync.repair(begin + 4 * interval, B, (1, ours[1] - 1), fx, force=False)  # its turn
+    sync.repair(begin + 4 * interval, B, (1, ours[1]), fx, force=False)
     assert len(parts_of(fx)) == 2
+    sync.repair(begin + 4 * interval, B, (1, ours[1] + 1), fx, force=False)
+    assert len(parts_of(fx)) == 3
 
 
 def test_catching_up_eagerly_ends_some_probe_periods_after_the_start() -> None:

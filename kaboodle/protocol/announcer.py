@@ -2,11 +2,11 @@
 
 A starting node multicasts its alive record, and again ``announce_repeat`` seconds later
 whatever it heard meanwhile (mDNS announces twice, a second apart): every node that started
-listening in between hears the repeat, so the members that start together need not push their
-state to each other. A node that knows nobody goes on announcing, the interval doubling up to
-``announce_max``. Once in a mesh it announces only so that the halves of a healed partition
-find each other, for which a few announces per ``announce_idle`` from the whole mesh are
-plenty: each of N members stretches its interval by N/8 (jittered), so receiving announces
+listening in between hears the repeat, so the members that start together push each other no
+state larger than a datagram. A node that knows nobody goes on announcing, the interval doubling
+up to ``announce_max``. Once in a mesh it announces only so that the halves of a healed
+partition find each other, for which a few announces per ``announce_idle`` from the whole mesh
+are plenty: each of N members stretches its interval by N/8 (jittered), so receiving announces
 costs the same at 10 and at 10,000 members.
 
 An announce heard must come from the address it names. A probe from a non-member is answered

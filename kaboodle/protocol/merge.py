@@ -107,9 +107,12 @@ class Merger:
         *,
         src: Addr | None = None,
         via_sync: bool = False,
+        spread: bool | None = None,
     ) -> None:
         """Apply a batch sent by ``src``: gossip is spread further; synced state is not (its
-        sender has it)."""
+        sender has it) unless ``spread`` says so."""
+        if spread is None:
+            spread = not via_sync
         for update in updates:
             if via_sync and update.state == DEAD:
                 # Prefer to suspect: the member may be alive and able to refute (memberlist's
@@ -118,7 +121,7 @@ class Merger:
                 if member is not None and member.counted:
                     self.update(now, update.changed(state=SUSPECT), fx, spread=True, src=src)
                     continue
-            self.update(now, update, fx, spread=not via_sync, src=src)
+            self.update(now, update, fx, spread=spread, src=src)
 
     def update(
         self, now: float, update: Update, fx: Effects, *, spread: bool, src: Addr | None = None

@@ -362,8 +362,13 @@ class Node:
             self._sync.welcome(now, src, fx, repeat_pending=self._announcer.repeat_pending(now))
 
     def _on_sync(self, now: float, src: Addr, msg: Sync, fx: Effects) -> None:
-        self._merge.updates(now, msg.members, fx, src=src, via_sync=True)
-        self._sync.received(msg)
+        # A state pushed before our start's repeat comes from members that started about
+        # when we did: what is news to us is news to those that missed the same announces,
+        # so it goes on as gossip would (in a storm under loss, gossip is how most of them
+        # learn it; a merge that keeps it would take those members off the spreading).
+        spread = self._announcer.repeat_pending(now)
+        self._merge.updates(now, msg.members, fx, src=src, via_sync=True, spread=spread)
+        self._sync.received(now, msg)
         self._sync.answer(now, src, msg, fx)
 
     def _on_probe_deadline(self, now: float, timer: ProbeDeadline, fx: Effects) -> None:
@@ -441,7 +446,12 @@ _at(SuspicionTimeout, lambda node, now, timer, fx: node._merge.suspicion_expired
 _at(DepartureCheck, lambda node, now, timer, fx: node._merge.departure_due(now, timer, fx))
 _at(GossipTick, Node._on_gossip_tick)
 _at(PushPullTick, lambda node, now, timer, fx: node._sync.periodic(now, fx))
-_at(WelcomeDue, lambda node, now, timer, fx: node._sync.welcome_due(now, timer, fx))
+_at(
+    WelcomeDue,
+    lambda node, now, timer, fx: node._sync.welcome_due(
+        now, timer, fx, repeat_pending=node._announcer.repeat_pending(now)
+    ),
+)
 _at(AnnounceTick, lambda node, now, timer, fx: node._announcer.tick(now, timer, fx))
 _at(ReapTick, Node._on_reap_tick)
 _at(ReprobeTick, lambda node, now, timer, fx: node._detector.reprobe(now, fx))
