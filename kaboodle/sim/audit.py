@@ -2,7 +2,13 @@
 
 Every PeerFailed and PeerLeft a node reports is classified at the moment it is reported: the
 target was really gone (crashed, or leaving), paused, cut off from the observer by a partition,
-or none of these -- a false failure, the thing Lifeguard exists to prevent.
+stale (see below), or none of these -- a false failure, the thing Lifeguard exists to prevent.
+
+A death decided while its member was paused or cut off spreads as gossip, and goes on arriving
+for a few tens of milliseconds after the pause or the partition ended, before the member can
+have refuted it. A removal of a live, reachable member is *stale*, not false, when the same
+member at the same incarnation was already removed while it was paused (and it has resumed
+since) or cut off from some observer (and the partition has changed since).
 """
 
 from __future__ import annotations
@@ -55,9 +61,11 @@ class FailureAudit(Generic[N]):
         self.paused_removals: list[Removal] = []
         """Removals of paused processes (capped at ``keep``)."""
         self.keep = 1000
+        # (member, incarnation) removed while paused or cut off: when first, and which.
+        self._unreachable: dict[tuple[Addr, int], tuple[float, str]] = {}
         self.batches = 0
         """How many node calls reported events: a cheap "something changed" counter."""
-        network.add_event_hook(self._on_events)
+        network.add_event_hook(self.observe)
 
     @property
     def events(self) -> Counter[str]:
@@ -75,7 +83,15 @@ class FailureAudit(Generic[N]):
         a paused node is indistinguishable from a dead one, but its users may care)."""
         return self.verdicts["paused"]
 
-    def _on_events(self, now: float, proc: Process[N], events: Sequence[Event]) -> None:
+    @property
+    def stale_removals(self) -> int:
+        """Removals of a member that a pause or partition, ended since, had already removed
+        at the same incarnation (not counted as false failures)."""
+        return self.verdicts["stale"]
+
+    def observe(self, now: float, proc: Process[N], events: Sequence[Event]) -> None:
+        """The network's event hook: count ``events`` that ``proc`` reported, and judge its
+        removals."""
         self.batches += 1
         counts = self._counts
         for event in events:
@@ -95,8 +111,12 @@ class FailureAudit(Generic[N]):
             verdict = "paused"
         elif target.group != observer.group:
             verdict = "partitioned"
+        elif self._stale(target, event):
+            verdict = "stale"
         else:
             verdict = "false"
+        if verdict in ("paused", "partitioned"):
+            self._unreachable.setdefault((event.addr, event.incarnation), (now, verdict))
         self.verdicts[verdict] += 1
         if verdict in ("false", "paused"):
             removal = Removal(
@@ -110,3 +130,12 @@ class FailureAudit(Generic[N]):
             kept = self.false_removals if verdict == "false" else self.paused_removals
             if len(kept) < self.keep:
                 kept.append(removal)
+
+    def _stale(self, target: Process[N], event: PeerFailed | PeerLeft) -> bool:
+        first = self._unreachable.get((event.addr, event.incarnation))
+        if first is None:
+            return False
+        at, verdict = first
+        if verdict == "paused":
+            return target.resumed_at is not None and target.resumed_at >= at
+        return self._network.regrouped_at > at  # (a partition begun in that instant: no)

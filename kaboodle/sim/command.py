@@ -194,7 +194,8 @@ def format_summary(result: ScenarioResult) -> str:
         ("final view", "converged" if result.final_converged else "NOT converged"),
         (
             "false failures",
-            f"{result.false_failures}  (of paused nodes: {result.pause_false_failures})",
+            f"{result.false_failures}  (of paused nodes: {result.pause_false_failures}; "
+            f"stale, after a pause or heal: {result.removals.get('stale', 0)})",
         ),
         (
             "traffic",

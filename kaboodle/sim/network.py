@@ -73,6 +73,8 @@ class SimNetwork(Engine[N]):
         self.generation = 0
         """Bumped by every change of who is live or who can reach whom (crash, stop, restart,
         pause, resume, partition, heal, new host): cheap cache invalidation for observers."""
+        self.regrouped_at = float("-inf")
+        """When the last partition began or ended."""
         self.ipv6 = ipv6
         self._factory = factory
         self._hosts: list[Process[N]] = []
@@ -230,10 +232,11 @@ class SimNetwork(Engine[N]):
     def _resume(self, proc: Process[N]) -> None:
         if proc.mode == PAUSED:
             self.generation += 1
-            self._release(proc, proc.thaw())
+            self._release(proc, proc.thaw(self.now))
 
     def _set_groups(self, assignment: list[int]) -> None:
         self._host_group = assignment
+        self.regrouped_at = self.now
         for proc in self._by_addr.values():
             proc.group = assignment[proc.host]
         self.generation += 1

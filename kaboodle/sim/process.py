@@ -88,6 +88,7 @@ class Process(Generic[N]):
         "mode",
         "node",
         "paused_at",
+        "resumed_at",
         "sent",
         "sent_bytes",
         "started_at",
@@ -106,6 +107,8 @@ class Process(Generic[N]):
         self.held_datagrams = 0
         self.started_at = now
         self.paused_at: float | None = None
+        self.resumed_at: float | None = None
+        """When its last pause ended (None: never paused)."""
         self.crashed_at: float | None = None
         self.sent = 0
         """Datagrams this process sent (a multicast counts once)."""
@@ -149,10 +152,11 @@ class Process(Generic[N]):
         self.held.append(entry)
         return True
 
-    def thaw(self) -> list[tuple[int, Any, Any]]:
+    def thaw(self, now: float) -> list[tuple[int, Any, Any]]:
         """Resume: return what was held, in arrival order."""
         held = self.held or []
         self.mode = ACTIVE
+        self.resumed_at = now
         self.held = None
         self.held_datagrams = 0
         self.paused_at = None
