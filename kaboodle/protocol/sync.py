@@ -216,8 +216,8 @@ class StateSync:
         per node, 26 datagrams each, before). One that knows nobody else has nothing to offer.
 
         A state that fits one datagram is pushed whole all the same, repeat or not: it costs
-        what the newcomer's announce cost, and saves a small mesh that starts together (eight
-        containers over a second) waiting for the repeats.
+        one datagram, as the newcomer's announce did, and saves a small mesh that starts
+        together (eight containers over a second) waiting for the repeats.
 
         The wait spreads the pushes a storm of newcomers asks of a mesh; when it is over, the
         decision is thinned to the share as it is then. The push asks for no reply: the
