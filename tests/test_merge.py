@@ -84,6 +84,24 @@ def test_an_expiring_suspicion_makes_its_last_calls_then_buries_the_suspect() ->
     assert not rig.parts.members.counts(C)
 
 
+def test_a_suspicion_timer_that_comes_early_sets_another() -> None:
+    # Set while our health was poor (a longer lead before the last calls), it comes due
+    # before the calls once our health is better: the suspicion must keep a timer.
+    rig = Rig(make_parts(B, C, suspicion_mult=10.0))  # a deadline longer than the leads
+    rig.parts.awareness.apply(4)
+    pending = [(t.at, t.timer) for t in rig.suspect(C).timers]
+    rig.parts.awareness.apply(-4)
+    failed = []
+    while pending:
+        at, timer = pending.pop(0)
+        out = Effects()
+        rig.merge.suspicion_expired(at, timer, out)  # type: ignore[arg-type]
+        pending += [(t.at, t.timer) for t in out.timers]
+        failed += [e for e in out.events if isinstance(e, PeerFailed)]
+    assert rig.last_calls == [C] * LAST_CALLS
+    assert failed == [PeerFailed(addr=C, incarnation=1, identity=b"x")]
+
+
 def test_a_suspect_that_answers_its_last_call_is_reprieved() -> None:
     rig = Rig(make_parts(B, C))
     rig.suspect(C, now=0.0)

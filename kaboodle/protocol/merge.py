@@ -202,12 +202,16 @@ class Merger:
             return
         if suspicion.calls_left:
             if now < suspicion.deadline - self._last_call_lead(suspicion):
+                # Early: our health got better since the timer was set (a shorter lead). A
+                # suspicion without a timer would never end.
+                self._schedule(suspicion, member, fx)
                 return
             suspicion.calls_left -= 1
             self._last_call(now, member.addr, None, fx)
             self._schedule(suspicion, member, fx)
             return
         if now < suspicion.deadline:
+            self._schedule(suspicion, member, fx)
             return
         if self._local.frozen(now):
             # We were frozen: the refutation may be waiting in our input. Look again soon.
