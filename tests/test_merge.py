@@ -27,6 +27,19 @@ class Rig:
         self.merge.update(now, update(addr, SUSPECT, origin=origin), fx, spread=True)
         return fx
 
+    def run_out(self, fx: Effects) -> list[PeerFailed]:
+        """Hand back every suspicion timer in ``fx``, and those they set, each when due;
+        the PeerFailed events they gave."""
+        pending = [(t.at, t.timer) for t in fx.timers]
+        failed = []
+        while pending:
+            at, timer = pending.pop(0)
+            out = Effects()
+            self.merge.suspicion_expired(at, timer, out)  # type: ignore[arg-type]
+            pending += [(t.at, t.timer) for t in out.timers]
+            failed += [e for e in out.events if isinstance(e, PeerFailed)]
+        return failed
+
 
 def test_a_newcomer_joins_the_view_the_probe_order_and_the_gossip_queue() -> None:
     rig = Rig(make_parts(B))
@@ -70,15 +83,7 @@ def test_a_suspicion_runs_until_its_timer_and_a_refutation_ends_it() -> None:
 
 def test_an_expiring_suspicion_makes_its_last_calls_then_buries_the_suspect() -> None:
     rig = Rig(make_parts(B, C))
-    fx = rig.suspect(C)
-    pending = [(t.at, t.timer) for t in fx.timers]
-    failed = []
-    while pending:
-        at, timer = pending.pop(0)
-        out = Effects()
-        rig.merge.suspicion_expired(at, timer, out)  # type: ignore[arg-type]
-        pending += [(t.at, t.timer) for t in out.timers]
-        failed += [e for e in out.events if isinstance(e, PeerFailed)]
+    failed = rig.run_out(rig.suspect(C))
     assert rig.last_calls == [C] * LAST_CALLS
     assert failed == [PeerFailed(addr=C, incarnation=1, identity=b"x")]
     assert not rig.parts.members.counts(C)
@@ -89,15 +94,9 @@ def test_a_suspicion_timer_that_comes_early_sets_another() -> None:
     # before the calls once our health is better: the suspicion must keep a timer.
     rig = Rig(make_parts(B, C, suspicion_mult=10.0))  # a deadline longer than the leads
     rig.parts.awareness.apply(4)
-    pending = [(t.at, t.timer) for t in rig.suspect(C).timers]
+    fx = rig.suspect(C)
     rig.parts.awareness.apply(-4)
-    failed = []
-    while pending:
-        at, timer = pending.pop(0)
-        out = Effects()
-        rig.merge.suspicion_expired(at, timer, out)  # type: ignore[arg-type]
-        pending += [(t.at, t.timer) for t in out.timers]
-        failed += [e for e in out.events if isinstance(e, PeerFailed)]
+    failed = rig.run_out(fx)
     assert rig.last_calls == [C] * LAST_CALLS
     assert failed == [PeerFailed(addr=C, incarnation=1, identity=b"x")]
 
