@@ -76,7 +76,7 @@ class Cluster:
             self._make_node, seed=seed, loss=loss, latency=latency, ipv6=ipv6, topology=topology
         )
         """The network underneath, for what this class does not wrap."""
-        self.audit: FailureAudit[Node] = FailureAudit(self.network)
+        self.audit: FailureAudit[Node] = FailureAudit(self.network, round_of=_final_round)
         """Event counts and the verdict on every removal."""
         self._truth_at = -1
         self._truth: list[tuple[Addr, bytes]] = []
@@ -302,3 +302,10 @@ class Cluster:
         self._truth = [(proc.addr, proc.node.identity) for proc in live]
         self._truth_digest = digest_of(self._truth)
         self._truth_fingerprint = None
+
+
+def _final_round(proc: Process[Node]) -> float:
+    """How long before a burial the observer's last call went out: a probe interval, stretched
+    by its health (the lead Merger gives the last call)."""
+    node = proc.node
+    return node.config.probe_interval * (node.health + 1)

@@ -195,7 +195,8 @@ def format_summary(result: ScenarioResult) -> str:
         (
             "false failures",
             f"{result.false_failures}  (of paused nodes: {result.pause_false_failures}; "
-            f"stale, after a pause or heal: {result.removals.get('stale', 0)})",
+            f"stale, after a pause or heal: {result.removals.get('stale', 0)}; "
+            f"late, just after it: {result.removals.get('late', 0)})",
         ),
         (
             "traffic",

@@ -10,6 +10,7 @@ new address (see :mod:`.addresses`). Moving datagrams and timers through time is
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 
 from kaboodle.protocol.addr import Addr
@@ -28,6 +29,8 @@ DEFAULT_LATENCY = (0.001, 0.005)
 
 DEFAULT_HOLD_LIMIT = 256
 """Datagrams a paused process buffers (its socket's receive queue); the rest are dropped."""
+
+_REGROUPINGS_KEPT = 16
 
 
 class SimNetwork(Engine[N]):
@@ -75,6 +78,9 @@ class SimNetwork(Engine[N]):
         pause, resume, partition, heal, new host): cheap cache invalidation for observers."""
         self.regrouped_at = float("-inf")
         """When the last partition began or ended."""
+        # The latest regroupings' times and the assignments they replaced, newest last: enough
+        # to look back over a probe round, in a run that partitions every few seconds.
+        self._regroupings: deque[tuple[float, list[int]]] = deque(maxlen=_REGROUPINGS_KEPT)
         self.ipv6 = ipv6
         self._factory = factory
         self._hosts: list[Process[N]] = []
@@ -188,6 +194,16 @@ class SimNetwork(Engine[N]):
         """The partition group of ``host`` (0 when not partitioned)."""
         return self._host_group[host]
 
+    def reunited_at(self, a: int, b: int, since: float) -> float | None:
+        """When hosts ``a`` and ``b``, in one group now, last came together after a partition
+        had kept them apart, if that was after ``since``; else None."""
+        for at, before in reversed(self._regroupings):
+            if at <= since:
+                break
+            if a < len(before) and b < len(before) and before[a] != before[b]:
+                return at
+        return None
+
     # ------------------------------------------------------------------------------ injection
 
     def inject(self, host: int, src: Addr, data: bytes, *, delay: float = 0.0) -> None:
@@ -235,6 +251,7 @@ class SimNetwork(Engine[N]):
             self._release(proc, proc.thaw(self.now))
 
     def _set_groups(self, assignment: list[int]) -> None:
+        self._regroupings.append((self.now, self._host_group))
         self._host_group = assignment
         self.regrouped_at = self.now
         for proc in self._by_addr.values():

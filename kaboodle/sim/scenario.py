@@ -157,8 +157,8 @@ class ScenarioResult:
     events: dict[str, int] = field(default_factory=dict)
     """Events the nodes reported, by class name."""
     removals: dict[str, int] = field(default_factory=dict)
-    """PeerFailed and PeerLeft events by verdict: gone, paused, partitioned, stale, false,
-    unknown (see :mod:`.audit`)."""
+    """PeerFailed and PeerLeft events by verdict: gone, paused, partitioned, stale, late,
+    false, unknown (see :mod:`.audit`)."""
     node_stats: dict[str, int] = field(default_factory=dict)
     """The nodes' own counters (drops by reason, refutations, syncs), summed."""
 
