@@ -33,6 +33,16 @@ def test_each_update_is_sent_limit_times_then_leaves() -> None:
     assert len(queue) == 0
 
 
+def test_an_update_queued_as_sent_already_goes_after_fresh_ones_and_leaves_sooner() -> None:
+    queue = BroadcastQueue(codec.update_size)
+    queue.push(update(1), sends=2)
+    queue.push(update(2))
+    assert queue.fewest_sends() == 0
+    assert queue.take(1400, limit=3) == (update(2), update(1))
+    assert queue.take(1400, limit=3) == (update(2),)  # update(1) reached the limit
+    assert queue.fewest_sends() == 2
+
+
 def test_least_sent_go_first_and_newest_first_among_equals() -> None:
     queue = BroadcastQueue(codec.update_size)
     queue.push(update(1))

@@ -44,7 +44,7 @@ def test_a_tick_probes_a_peer_and_sets_its_first_resend_and_the_next_tick() -> N
     }
 
 
-def test_an_unanswered_probe_is_resent_evenly_then_asks_for_ping_reqs_then_ends() -> None:
+def test_an_unanswered_probe_is_resent_then_asks_for_ping_reqs_pings_once_more_then_ends() -> None:
     parts = make_parts(B, C, D, indirect_checks=2)
     fd = parts.detector()
     seq, fx = probe(parts, fd, now=1.0)
@@ -66,10 +66,34 @@ def test_an_unanswered_probe_is_resent_evenly_then_asks_for_ping_reqs_then_ends(
     assert parts.stats["probes-resent"] == cfg.ping_resends
     fx = Effects()
     fd.direct_timeout(seq, fx)
-    assert len(sent(fx)) == 2
+    assert [type(msg) for _, msg in sent(fx)] == [PingReq, PingReq]
+    # Halfway to the deadline, one more direct ping: past a burst that ate the resends.
+    [timer] = fx.timers
+    late = cfg.ping_resends + 2
+    halfway = 1.0 + (cfg.probe_timeout + cfg.probe_interval) / 2
+    assert (timer.at, timer.timer) == (halfway, PingResend(seq=seq, attempt=late))
+    fx = Effects()
+    fd.resend(timer.at, seq, late, fx)
+    [(to, again)] = sent(fx)
+    assert to == target and isinstance(again, Ping) and again.seq not in seqs
     [timer] = fx.timers
     assert (timer.at, timer.timer) == (1.0 + cfg.probe_interval, ProbeDeadline(seq=seq))
     assert fd.deadline(seq) == target
+
+
+def test_an_ack_of_the_late_ping_settles_the_probe() -> None:
+    parts = make_parts(B, C, D, indirect_checks=2)
+    fd = parts.detector()
+    seq, _ = probe(parts, fd, now=1.0)
+    fd.direct_timeout(seq, Effects())
+    fx = Effects()
+    fd.resend(1.4, seq, parts.config.ping_resends + 2, fx)
+    [(_, late)] = sent(fx)
+    assert isinstance(late, Ping)
+    record = fd.acked(1.41, B, ack(late.seq), Effects())
+    assert record is not None and record.target == B
+    assert fd.deadline(seq) is None and fd.pending == (0, 0)
+    assert parts.stats["probes-acked"] == 1
 
 
 def test_an_ack_of_a_resent_ping_settles_the_probe_with_that_pings_round_trip() -> None:

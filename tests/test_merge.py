@@ -81,6 +81,39 @@ def test_a_suspicion_runs_until_its_timer_and_a_refutation_ends_it() -> None:
     assert C not in rig.merge.suspicions
 
 
+def _gossip_rounds(rig: Rig) -> None:
+    """Send gossip rounds until no queued update waits for one."""
+    outbox = rig.parts.outbox
+    while outbox.has_news():
+        outbox.gossip(rig.parts.config.gossip_nodes, Effects())
+
+
+def test_a_refutation_is_gossiped_on_by_those_it_concerns_and_rides_along_elsewhere() -> None:
+    # Most of a mesh never heard the suspicion: to them the refutation is a new incarnation
+    # that changes nothing, and it gets no gossip round of its own.
+    rig = Rig(make_parts(B, C, D))
+    outbox = rig.parts.outbox
+    rig.merge.update(0.0, alive(C, incarnation=2), Effects(), spread=True)
+    assert len(outbox) == 1 and not outbox.has_news()
+    # A holder of the suspicion spreads the refutation as news.
+    rig.suspect(D)
+    _gossip_rounds(rig)
+    assert not outbox.has_news()
+    rig.merge.update(0.1, alive(D, incarnation=2), Effects(), spread=True)
+    assert outbox.has_news()
+    # So does a member that holds second-hand news that it left.
+    _gossip_rounds(rig)
+    rig.merge.update(0.2, update(B, MemberState.LEFT, origin=C), Effects(), spread=True, src=C)
+    _gossip_rounds(rig)
+    assert B in rig.merge.departures and not outbox.has_news()
+    rig.merge.update(0.3, alive(B, incarnation=2), Effects(), spread=True)
+    assert outbox.has_news()
+    # And news a view notices (a new identity) is news everywhere.
+    _gossip_rounds(rig)
+    rig.merge.update(0.4, alive(C, incarnation=3, identity=b"c3"), Effects(), spread=True)
+    assert outbox.has_news()
+
+
 def test_an_expiring_suspicion_makes_its_last_calls_then_buries_the_suspect() -> None:
     rig = Rig(make_parts(B, C))
     failed = rig.run_out(rig.suspect(C))

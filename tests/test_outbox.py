@@ -74,6 +74,18 @@ def test_queued_updates_ride_on_a_ping_and_leave_after_the_retransmit_limit() ->
     assert sent(fx) == [(B, Ping(seq=1))]
 
 
+def test_quiet_news_asks_for_no_gossip_round_but_rides_on_a_ping() -> None:
+    parts = make_parts(B)
+    parts.outbox.push(alive(C), quiet=True)
+    assert len(parts.outbox) == 1 and not parts.outbox.has_news()
+    fx = Effects()
+    parts.outbox.send(B, Ping(seq=1), fx)
+    [(_, ping)] = sent(fx)
+    assert isinstance(ping, Ping) and ping.updates == (alive(C),)
+    parts.outbox.push(alive(D))
+    assert parts.outbox.has_news()
+
+
 def test_a_stranger_hears_who_we_are_first() -> None:
     parts = make_parts(B)
     fx = Effects()

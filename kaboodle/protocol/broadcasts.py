@@ -35,15 +35,16 @@ class BroadcastQueue:
         """How many times the least-sent queued update was sent, or None when none is queued."""
         return min(self._buckets) if self._buckets else None
 
-    def push(self, update: Update) -> bool:
-        """Queue ``update``, replacing any queued update about the same member; True when the
-        queue was full and its most-sent update left to make room."""
+    def push(self, update: Update, sends: int = 0) -> bool:
+        """Queue ``update``, replacing any queued update about the same member, as if sent
+        ``sends`` times already; True when the queue was full and its most-sent update left to
+        make room."""
         self.discard(update.addr)
         full = len(self._sends_of) >= self._max_entries
         if full:
             self._drop_most_sent()
-        self._buckets.setdefault(0, {})[update.addr] = (update, self._size_of(update))
-        self._sends_of[update.addr] = 0
+        self._buckets.setdefault(sends, {})[update.addr] = (update, self._size_of(update))
+        self._sends_of[update.addr] = sends
         return full
 
     def discard(self, addr: Addr) -> None:

@@ -329,7 +329,11 @@ class FailureDetector:
             self._pings[again] = record
             self._stats["probes-resent"] += 1
             self._outbox.send(record.target, Ping(seq=again), fx)
-            stage = self._next_stage(seq, record.sent_at, attempt, ProbeTimeout(seq=seq))
+            if attempt > self._config.ping_resends + 1:  # the late ping, among the ping-reqs
+                at = record.sent_at + self._awareness.scale(self._config.probe_interval)
+                stage = SetTimer(at=at, timer=ProbeDeadline(seq=seq))
+            else:
+                stage = self._next_stage(seq, record.sent_at, attempt, ProbeTimeout(seq=seq))
             _set_stage(record, stage, fx)
             return
         relay = self._relays.get(seq)
@@ -363,8 +367,13 @@ class FailureDetector:
         record.expected_nacks = len(helpers)
         for helper in helpers:
             self._outbox.send(helper, PingReq(seq=seq, target=target), fx)
-        at = record.sent_at + self._awareness.scale(self._config.probe_interval)
-        _set_stage(record, SetTimer(at=at, timer=ProbeDeadline(seq=seq)), fx)
+        # One more direct ping halfway to the deadline. Loss comes in bursts (a busy switch,
+        # Wi-Fi): the resends all fell within one probe timeout, and a burst that ate them
+        # has likely passed by then, while each helper's path has two legs sent only once.
+        wait = self._awareness.scale(self._config.probe_timeout)
+        period = self._awareness.scale(self._config.probe_interval)
+        late = PingResend(seq=seq, attempt=self._config.ping_resends + 2)
+        _set_stage(record, SetTimer(at=record.sent_at + (wait + period) / 2, timer=late), fx)
 
     def deadline(self, seq: int) -> Addr | None:
         """The ping's period is over. Returns the target of an unanswered probe: the caller

@@ -259,7 +259,7 @@ class Merger:
             self._members.add(update, now)
             self._order.add(update.addr)
             fx.events.append(_joined(update))
-            joined = True
+            joined, quiet = True, False
         elif update.incarnation <= member.incarnation:
             return False
         else:
@@ -268,6 +268,11 @@ class Merger:
                 update.identity,
                 update.tags,
             )
+            # A new incarnation that changes nothing in our view (a refutation of a suspicion
+            # that never reached us) is news only to those who hold the suspicion or a claim
+            # that it left, and they spread it in their own rounds: here it rides on what goes
+            # out anyway. Under loss most refutations are such news to most of the mesh.
+            quiet = not (joined or noticed or update.addr in self.departures)
             self._members.put(update, now)
             self.suspicions.pop(update.addr, None)
             self.departures.pop(update.addr, None)
@@ -286,7 +291,7 @@ class Merger:
                     )
                 )
         if spread:
-            self._outbox.push(update)
+            self._outbox.push(update, quiet=quiet)
         return joined
 
     def _suspect(

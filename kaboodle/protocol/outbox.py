@@ -76,10 +76,15 @@ class Outbox:
         """How many updates wait to be sent."""
         return len(self._queue)
 
-    def push(self, update: Update) -> None:
+    def push(self, update: Update, *, quiet: bool = False) -> None:
         """Queue ``update`` for gossip, replacing older news of the same member; a full queue
-        lets its most-sent update go (counted as ``dropped:broadcast-cap``)."""
-        if self._queue.push(update):
+        lets its most-sent update go (counted as ``dropped:broadcast-cap``).
+
+        A ``quiet`` update gets no gossip round of its own: it rides on the pings, acks and
+        gossip that go out anyway (as if the round had been sent).
+        """
+        sends = self._config.gossip_nodes if quiet else 0
+        if self._queue.push(update, sends):
             self._stats["dropped:broadcast-cap"] += 1
 
     def discard(self, addr: Addr) -> None:
