@@ -44,12 +44,16 @@ CONFIGS = {
     "default": Config.lan(),
     "lifeguard off": Config.lan(awareness_max=1, suspicion_max_mult=1.0),
     "plain SWIM": Config.lan(
-        awareness_max=1, suspicion_max_mult=1.0, ping_resends=0, indirect_checks=3
+        awareness_max=1,
+        suspicion_max_mult=1.0,
+        ping_resends=0,
+        late_ping=False,
+        indirect_checks=3,
     ),
 }
 """The trade-off tables' settings. Lifeguard off: a fixed suspicion timeout (its minimum) and
-no local health. Plain SWIM: also each ping sent once and 3 helpers, as in the paper (the buddy
-system and the last calls stay)."""
+no local health. Plain SWIM: also each ping sent once (no resend, no late ping) and 3 helpers,
+as in the paper (the buddy system and the last calls stay)."""
 
 _HEADER = ("N", "loss", "model", "false", "detect p50", "detect p95", "msgs/node/s", "x calm")
 _WIDTHS = (5, 5, 8, 6, 11, 16, 12, 7)

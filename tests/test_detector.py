@@ -81,6 +81,16 @@ def test_an_unanswered_probe_is_resent_then_asks_for_ping_reqs_pings_once_more_t
     assert fd.deadline(seq) == target
 
 
+def test_without_the_late_ping_the_ping_reqs_wait_for_the_deadline() -> None:
+    parts = make_parts(B, C, D, indirect_checks=2, late_ping=False)
+    fd = parts.detector()
+    seq, _ = probe(parts, fd, now=1.0)
+    fx = Effects()
+    fd.direct_timeout(seq, fx)
+    [timer] = fx.timers
+    assert (timer.at, timer.timer) == (1.0 + parts.config.probe_interval, ProbeDeadline(seq=seq))
+
+
 def test_an_ack_of_the_late_ping_settles_the_probe() -> None:
     parts = make_parts(B, C, D, indirect_checks=2)
     fd = parts.detector()

@@ -37,6 +37,10 @@ class Config:
     """How many members are asked to ping-req a target that missed its direct acks (one more
     than memberlist's 3: with resends they are asked for few probes, so each costs little)."""
 
+    late_ping: bool = True
+    """Ping the target directly once more halfway from the ping-reqs to the end of the probe
+    period: loss comes in bursts, and one that ate the resends has likely passed by then."""
+
     suspicion_mult: float = 1.0
     """Minimum suspicion timeout = suspicion_mult * max(1, log10(N)) * probe_interval."""
 

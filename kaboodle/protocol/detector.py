@@ -367,13 +367,18 @@ class FailureDetector:
         record.expected_nacks = len(helpers)
         for helper in helpers:
             self._outbox.send(helper, PingReq(seq=seq, target=target), fx)
-        # One more direct ping halfway to the deadline. Loss comes in bursts (a busy switch,
-        # Wi-Fi): the resends all fell within one probe timeout, and a burst that ate them
-        # has likely passed by then, while each helper's path has two legs sent only once.
-        wait = self._awareness.scale(self._config.probe_timeout)
         period = self._awareness.scale(self._config.probe_interval)
-        late = PingResend(seq=seq, attempt=self._config.ping_resends + 2)
-        _set_stage(record, SetTimer(at=record.sent_at + (wait + period) / 2, timer=late), fx)
+        if self._config.late_ping:
+            # One more direct ping halfway to the deadline. Loss comes in bursts (a busy
+            # switch, Wi-Fi): the resends all fell within one probe timeout, and a burst that
+            # ate them has likely passed by then, while each helper's path has two legs sent
+            # only once.
+            wait = self._awareness.scale(self._config.probe_timeout)
+            late = PingResend(seq=seq, attempt=self._config.ping_resends + 2)
+            stage = SetTimer(at=record.sent_at + (wait + period) / 2, timer=late)
+        else:
+            stage = SetTimer(at=record.sent_at + period, timer=ProbeDeadline(seq=seq))
+        _set_stage(record, stage, fx)
 
     def deadline(self, seq: int) -> Addr | None:
         """The ping's period is over. Returns the target of an unanswered probe: the caller
