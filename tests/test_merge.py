@@ -114,6 +114,20 @@ def test_a_refutation_is_gossiped_on_by_those_it_concerns_and_rides_along_elsewh
     assert outbox.has_news()
 
 
+def test_a_refutation_gets_its_own_gossip_round_while_the_mesh_churns() -> None:
+    rig = Rig(make_parts(B, C, D))
+    outbox = rig.parts.outbox
+    rig.suspect(D, now=10.0)
+    _gossip_rounds(rig)
+    # We heard of another suspicion lately: refutations race their timeouts.
+    rig.merge.update(10.5, alive(C, incarnation=2), Effects(), spread=True)
+    assert outbox.has_news()
+    _gossip_rounds(rig)
+    _, longest = rig.parts.config.suspicion_bounds(rig.parts.members.counted)
+    rig.merge.update(10.0 + longest, alive(C, incarnation=3), Effects(), spread=True)
+    assert not outbox.has_news()
+
+
 def test_an_expiring_suspicion_makes_its_last_calls_then_buries_the_suspect() -> None:
     rig = Rig(make_parts(B, C))
     failed = rig.run_out(rig.suspect(C))

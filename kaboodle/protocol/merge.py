@@ -13,6 +13,7 @@ for the moment it takes to refute.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Iterable
 
@@ -61,6 +62,7 @@ class Merger:
         "_awareness",
         "_config",
         "_last_call",
+        "_last_suspicion",
         "_local",
         "_members",
         "_order",
@@ -96,6 +98,7 @@ class Merger:
         # Members said second-hand to have left, and at which incarnation, until they refute.
         self.departures: dict[Addr, int] = {}
         self._token = 0
+        self._last_suspicion = -math.inf
         # Set when an update showed that its sender holds an outdated suspicion of us.
         self.outdated_about_us = False
 
@@ -271,8 +274,10 @@ class Merger:
             # A new incarnation that changes nothing in our view (a refutation of a suspicion
             # that never reached us) is news only to those who hold the suspicion or a claim
             # that it left, and they spread it in their own rounds: here it rides on what goes
-            # out anyway. Under loss most refutations are such news to most of the mesh.
-            quiet = not (joined or noticed or update.addr in self.departures)
+            # out anyway. Under loss most refutations are such news to most of the mesh. Not
+            # in a churning mesh, where we heard of another suspicion lately: there many
+            # refutations race their timeouts, and the holders alone spread them too slowly.
+            quiet = not (joined or noticed or update.addr in self.departures) and self._calm(now)
             self._members.put(update, now)
             self.suspicions.pop(update.addr, None)
             self.departures.pop(update.addr, None)
@@ -334,6 +339,7 @@ class Merger:
             calls=LAST_CALLS,
         )
         self.suspicions[member.addr] = suspicion
+        self._last_suspicion = now
         self._stats["suspicions"] += 1
         self._schedule(suspicion, member, fx)
         fx.events.append(
@@ -420,6 +426,11 @@ class Merger:
         if suspicion.calls_left:
             due = max(suspicion.start, due - self._last_call_lead(suspicion))
         fx.timers.append(SetTimer(at=due, timer=timer))
+
+    def _calm(self, now: float) -> bool:
+        """No suspicion began here within the longest a suspicion runs."""
+        _, longest = self._config.suspicion_bounds(self._members.counted)
+        return now - self._last_suspicion >= longest
 
     def _last_call_lead(self, suspicion: Suspicion) -> float:
         # Room for a whole probe, ping-reqs included, before each remaining call: stretched
