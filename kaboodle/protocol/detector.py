@@ -234,8 +234,7 @@ class FailureDetector:
         self._outbox.send(target, Ping(seq=seq), fx, first)
         # Each stage sets the next only when it is needed, and an ack cancels the one set.
         if purpose is Purpose.CONTACT:
-            at = now + self._awareness.scale(self._config.probe_interval)
-            _set_stage(record, SetTimer(at=at, timer=ProbeDeadline(seq=seq)), fx)
+            _set_stage(record, self._deadline_stage(record), fx)
         else:
             _set_stage(record, self._next_stage(seq, now, 1, ProbeTimeout(seq=seq)), fx)
 
@@ -330,8 +329,7 @@ class FailureDetector:
             self._stats["probes-resent"] += 1
             self._outbox.send(record.target, Ping(seq=again), fx)
             if attempt > self._config.ping_resends + 1:  # the late ping, among the ping-reqs
-                at = record.sent_at + self._awareness.scale(self._config.probe_interval)
-                stage = SetTimer(at=at, timer=ProbeDeadline(seq=seq))
+                stage = self._deadline_stage(record)
             else:
                 stage = self._next_stage(seq, record.sent_at, attempt, ProbeTimeout(seq=seq))
             _set_stage(record, stage, fx)
@@ -367,18 +365,23 @@ class FailureDetector:
         record.expected_nacks = len(helpers)
         for helper in helpers:
             self._outbox.send(helper, PingReq(seq=seq, target=target), fx)
-        period = self._awareness.scale(self._config.probe_interval)
         if self._config.late_ping:
             # One more direct ping halfway to the deadline. Loss comes in bursts (a busy
             # switch, Wi-Fi): the resends all fell within one probe timeout, and a burst that
             # ate them has likely passed by then, while each helper's path has two legs sent
             # only once.
             wait = self._awareness.scale(self._config.probe_timeout)
+            period = self._awareness.scale(self._config.probe_interval)
             late = PingResend(seq=seq, attempt=self._config.ping_resends + 2)
             stage = SetTimer(at=record.sent_at + (wait + period) / 2, timer=late)
         else:
-            stage = SetTimer(at=record.sent_at + period, timer=ProbeDeadline(seq=seq))
+            stage = self._deadline_stage(record)
         _set_stage(record, stage, fx)
+
+    def _deadline_stage(self, record: PingRecord) -> SetTimer:
+        """The end of ``record``'s probe period: a probe interval after its first ping."""
+        at = record.sent_at + self._awareness.scale(self._config.probe_interval)
+        return SetTimer(at=at, timer=ProbeDeadline(seq=record.seq))
 
     def deadline(self, seq: int) -> Addr | None:
         """The ping's period is over. Returns the target of an unanswered probe: the caller
