@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from kaboodle.protocol.events import PeerFailed, PeerSuspected
+from kaboodle.protocol.events import Event, PeerFailed, PeerSuspected
 from kaboodle.sim.cluster import Cluster
 
 
 def _removed(cluster: Cluster, observer: int, target: int, incarnation: int) -> None:
-    event = PeerFailed(addr=cluster.addr(target), incarnation=incarnation)
+    _reports(cluster, observer, PeerFailed(addr=cluster.addr(target), incarnation=incarnation))
+
+
+def _reports(cluster: Cluster, observer: int, event: Event) -> None:
     cluster.audit.observe(cluster.now, cluster.process(observer), [event])
 
 
@@ -20,8 +23,7 @@ def _verdict(cluster: Cluster, observer: int, target: int, incarnation: int) -> 
 
 
 def _suspects(cluster: Cluster, observer: int, target: int, incarnation: int) -> None:
-    event = PeerSuspected(addr=cluster.addr(target), incarnation=incarnation)
-    cluster.audit.observe(cluster.now, cluster.process(observer), [event])
+    _reports(cluster, observer, PeerSuspected(addr=cluster.addr(target), incarnation=incarnation))
 
 
 def test_a_death_decided_during_a_pause_and_heard_after_it_is_stale_not_false() -> None:

@@ -76,8 +76,6 @@ class SimNetwork(Engine[N]):
         self.generation = 0
         """Bumped by every change of who is live or who can reach whom (crash, stop, restart,
         pause, resume, partition, heal, new host): cheap cache invalidation for observers."""
-        self.regrouped_at = float("-inf")
-        """When the last partition began or ended."""
         # The latest regroupings' times and the assignments they replaced, newest last: enough
         # to look back over a probe round, in a run that partitions every few seconds.
         self._regroupings: deque[tuple[float, list[int]]] = deque(maxlen=_REGROUPINGS_KEPT)
@@ -194,6 +192,11 @@ class SimNetwork(Engine[N]):
         """The partition group of ``host`` (0 when not partitioned)."""
         return self._host_group[host]
 
+    @property
+    def regrouped_at(self) -> float:
+        """When the last partition began or ended (-inf: never)."""
+        return self._regroupings[-1][0] if self._regroupings else float("-inf")
+
     def reunited_at(self, a: int, b: int, since: float) -> float | None:
         """When hosts ``a`` and ``b``, in one group now, last came together after a partition
         had kept them apart, if that was after ``since``; else None."""
@@ -253,7 +256,6 @@ class SimNetwork(Engine[N]):
     def _set_groups(self, assignment: list[int]) -> None:
         self._regroupings.append((self.now, self._host_group))
         self._host_group = assignment
-        self.regrouped_at = self.now
         for proc in self._by_addr.values():
             proc.group = assignment[proc.host]
         self.generation += 1
